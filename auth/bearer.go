@@ -1,0 +1,70 @@
+package auth
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// MaxTokenBytes is the longest bearer token ParseBearer accepts. Verifiers
+// may apply the same cap again before parsing.
+const MaxTokenBytes = 8 << 10
+
+// ParseBearer parses a credential of the form "Bearer <token>" strictly:
+// the scheme is matched case-insensitively and followed by exactly one
+// space; the token must be a non-empty RFC 6750 b64token (letters, digits,
+// "-._~+/", trailing "=") of at most MaxTokenBytes. A bare token without
+// the scheme is an error. An empty credential wraps ErrNoToken; any other
+// failure wraps ErrTokenDecode.
+//
+// The WebSocket first-message handshake uses it for the "token" member.
+func ParseBearer(credential string) (string, error) {
+	if credential == "" {
+		return "", ErrNoToken
+	}
+	const scheme = "Bearer "
+	if len(credential) < len(scheme) || !strings.EqualFold(credential[:len(scheme)], scheme) {
+		return "", fmt.Errorf("%w: credential is not of the form \"Bearer <token>\"", ErrTokenDecode)
+	}
+	token := credential[len(scheme):]
+	switch {
+	case token == "":
+		return "", fmt.Errorf("%w: empty bearer token", ErrTokenDecode)
+	case len(token) > MaxTokenBytes:
+		return "", fmt.Errorf("%w: bearer token longer than %d bytes", ErrTokenDecode, MaxTokenBytes)
+	}
+	eq := false
+	for i := 0; i < len(token); i++ {
+		c := token[i]
+		switch {
+		case c == '=':
+			eq = true
+		case eq:
+			return "", fmt.Errorf("%w: bearer token has characters after '='", ErrTokenDecode)
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9',
+			c == '-', c == '.', c == '_', c == '~', c == '+', c == '/':
+		default:
+			return "", fmt.Errorf("%w: bearer token has an invalid character", ErrTokenDecode)
+		}
+	}
+	if token[0] == '=' {
+		return "", fmt.Errorf("%w: bearer token has no characters before '='", ErrTokenDecode)
+	}
+	return token, nil
+}
+
+// BearerToken returns the token of the request's Authorization header,
+// parsed by ParseBearer. No header wraps ErrNoToken; more than one
+// Authorization header, another scheme or a malformed token wraps
+// ErrTokenDecode.
+func BearerToken(r *http.Request) (string, error) {
+	values := r.Header.Values("Authorization")
+	switch len(values) {
+	case 0:
+		return "", ErrNoToken
+	case 1:
+		return ParseBearer(values[0])
+	default:
+		return "", fmt.Errorf("%w: more than one Authorization header", ErrTokenDecode)
+	}
+}

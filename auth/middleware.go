@@ -1,0 +1,152 @@
+package auth
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"regexp"
+
+	"github.com/pkgroute/pkgroute/internal/errkind"
+)
+
+// DefaultExclude matches the paths the middleware lets through without a
+// token by default.
+const DefaultExclude = `^(/health|/metrics)$`
+
+// Config configures Middleware. Authenticator is required.
+type Config struct {
+	// Authenticator verifies the bearer tokens.
+	Authenticator Authenticator
+	// Exclude matches request paths served without authentication; nil
+	// means DefaultExclude.
+	Exclude *regexp.Regexp
+	// Optional lets requests without credentials through unauthenticated
+	// (no principal in the context); a bad or expired token is still
+	// refused. Handlers behind it decide what anonymous callers may do.
+	Optional bool
+	// Logger receives verification errors that are not authentication
+	// failures; nil discards.
+	Logger *slog.Logger
+}
+
+// Middleware authenticates requests by their "Authorization: Bearer" header
+// and puts the principal in the request context. A request without a token
+// gets 401 with "WWW-Authenticate: Bearer" (unless Optional); a malformed,
+// invalid or expired token gets 401 with
+// `WWW-Authenticate: Bearer error="invalid_token"`. Both carry the error
+// body {"error":{"code":"authentication_failed","msg":...,"details":null}}.
+// It panics if cfg has no Authenticator.
+func Middleware(cfg Config) func(http.Handler) http.Handler {
+	if cfg.Authenticator == nil {
+		panic("auth: Middleware needs an Authenticator")
+	}
+	exclude := cfg.Exclude
+	if exclude == nil {
+		exclude = regexp.MustCompile(DefaultExclude)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if exclude.MatchString(r.URL.Path) {
+				next.ServeHTTP(w, r)
+				return
+			}
+			token, err := BearerToken(r)
+			if errors.Is(err, ErrNoToken) {
+				if cfg.Optional {
+					next.ServeHTTP(w, r)
+					return
+				}
+				writeUnauthorized(w, `Bearer`, "Authentication required")
+				return
+			}
+			if err != nil {
+				writeUnauthorized(w, `Bearer error="invalid_token"`, Message(err))
+				return
+			}
+			p, err := cfg.Authenticator.Authenticate(r.Context(), token)
+			if err != nil {
+				if k := errkind.Of(err); k != errkind.Unauthenticated {
+					log.ErrorContext(r.Context(), "auth: token verification failed", "error", err)
+					WriteError(w, k.HTTPStatus(), k.Code(), "Authentication unavailable")
+					return
+				}
+				writeUnauthorized(w, `Bearer error="invalid_token"`, Message(err))
+				return
+			}
+			if p == nil {
+				log.ErrorContext(r.Context(), "auth: authenticator returned no principal and no error")
+				writeUnauthorized(w, `Bearer error="invalid_token"`, Message(ErrInvalidCredentials))
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), p)))
+		})
+	}
+}
+
+// Reason returns the failure reason of an authentication error for logs
+// and metrics: "token_expired", "invalid_credentials", "token_decode_error",
+// "no_token", or "error" for anything else.
+func Reason(err error) string {
+	switch {
+	case errors.Is(err, ErrTokenExpired):
+		return "token_expired"
+	case errors.Is(err, ErrTokenDecode):
+		return "token_decode_error"
+	case errors.Is(err, ErrInvalidCredentials):
+		return "invalid_credentials"
+	case errors.Is(err, ErrNoToken):
+		return "no_token"
+	default:
+		return "error"
+	}
+}
+
+// Message returns the client-facing message for an authentication error.
+// It names the reason and never includes verifier internals.
+func Message(err error) string {
+	switch Reason(err) {
+	case "token_expired":
+		return "Token has expired"
+	case "token_decode_error":
+		return "Token could not be decoded"
+	case "no_token":
+		return "Authentication required"
+	default:
+		return "Invalid token"
+	}
+}
+
+func writeUnauthorized(w http.ResponseWriter, challenge, msg string) {
+	w.Header().Set("WWW-Authenticate", challenge)
+	WriteError(w, http.StatusUnauthorized, errkind.Unauthenticated.Code(), msg)
+}
+
+// WriteError writes the HTTP error body of the wire contract:
+// {"error":{"code":code,"msg":msg,"details":null}} with status and
+// Content-Type application/json.
+func WriteError(w http.ResponseWriter, status int, code, msg string) {
+	var b errorBody
+	b.Error.Code, b.Error.Msg = code, msg
+	body, err := json.Marshal(b)
+	if err != nil {
+		panic(err) // strings only
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Del("Content-Length")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
+}
+
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Msg     string `json:"msg"`
+		Details any    `json:"details"`
+	} `json:"error"`
+}
