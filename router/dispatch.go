@@ -1,0 +1,161 @@
+package router
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/google/uuid"
+	"github.com/pkgroute/pkgroute/auth"
+)
+
+type transportKey struct{}
+
+// WithTransport returns a copy of ctx that names the transport ("ws",
+// "http") for middleware such as metrics and audit. Transports set it once
+// per connection or request.
+func WithTransport(ctx context.Context, name string) context.Context {
+	return context.WithValue(ctx, transportKey{}, name)
+}
+
+// TransportFrom returns the transport named by WithTransport, or "".
+func TransportFrom(ctx context.Context) string {
+	s, _ := ctx.Value(transportKey{}).(string)
+	return s
+}
+
+// Dispatch parses raw as a request envelope, runs it through the pipeline
+// (handler exists, middleware, roles, schema, handler with its deadline) and
+// returns the encoded response envelope. p is the caller, nil when
+// anonymous. Dispatch never panics because of a request.
+func (r *PackageRouter[T]) Dispatch(ctx context.Context, p *auth.Principal, raw []byte) []byte {
+	pkg, reqID, resp := r.DispatchResponse(ctx, p, raw)
+	return r.Encode(pkg, reqID, resp)
+}
+
+// DispatchResponse is Dispatch without the encoding: it returns the pkg_id
+// and req_id to echo and the response.
+func (r *PackageRouter[T]) DispatchResponse(ctx context.Context, p *auth.Principal, raw []byte) (T, uuid.UUID, Response) {
+	env := parseEnvelope(raw)
+	var id T
+	if env.hasPkgID {
+		id = T(env.pkgID)
+		if int64(id) != env.pkgID {
+			id = 0
+			env.setErr("pkg_id is out of range")
+		}
+	}
+	if env.err != "" {
+		return id, env.reqID, failf(StatusInvalidData, CodeInvalidRequest, "%s", env.err)
+	}
+	data := env.data
+	if data == nil {
+		data = emptyObject
+	}
+	req := &Request[T]{PkgID: id, ReqID: env.reqID, Method: env.method, Data: data, Principal: p}
+	return id, env.reqID, r.Serve(ctx, req)
+}
+
+// Serve runs an already parsed request through the pipeline (handler
+// exists, middleware, roles, schema, handler). req.Data must be a JSON
+// object. Transports that build requests themselves (the HTTP bridge) call
+// it directly.
+func (r *PackageRouter[T]) Serve(ctx context.Context, req *Request[T]) Response {
+	r.mu.RLock()
+	rt := r.routes[req.PkgID]
+	r.mu.RUnlock()
+	if rt == nil {
+		return failf(StatusError, CodeUnknownPackage, "No handler found for pkg_id %d", req.PkgID)
+	}
+	req.Route = rt
+	if len(req.Data) == 0 {
+		req.Data = emptyObject
+	}
+	return r.chain(rt).ServePackage(ctx, req)
+}
+
+// Encode writes the response envelope of PROTOCOL.md section 1.3: pkg_id,
+// req_id, status_code, meta, data, in this order.
+func (r *PackageRouter[T]) Encode(pkg T, reqID uuid.UUID, resp Response) []byte {
+	meta, err := marshalOrNull(resp.Meta)
+	var data []byte
+	if err == nil {
+		data, err = marshalOrNull(resp.Data)
+	}
+	if err != nil {
+		r.log.Error("encode response failed", "pkg_id", int64(pkg), "err", err)
+		resp = Fail(fmt.Errorf("encode response: %w", err))
+		meta = []byte("null")
+		data, _ = marshal(resp.Data)
+	}
+	buf := make([]byte, 0, 96+len(meta)+len(data))
+	buf = append(buf, `{"pkg_id":`...)
+	buf = strconv.AppendInt(buf, int64(pkg), 10)
+	buf = append(buf, `,"req_id":"`...)
+	buf = appendUUID(buf, reqID)
+	buf = append(buf, `","status_code":`...)
+	buf = strconv.AppendInt(buf, int64(resp.Status), 10)
+	buf = append(buf, `,"meta":`...)
+	buf = append(buf, meta...)
+	buf = append(buf, `,"data":`...)
+	buf = append(buf, data...)
+	buf = append(buf, '}')
+	return buf
+}
+
+// EncodePush writes a server push: exactly pkg_id, the zero UUID as req_id,
+// and data (PROTOCOL.md section 1.5).
+func EncodePush[T ID](pkg T, data any) ([]byte, error) {
+	d, err := marshalOrNull(data)
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 0, 80+len(d))
+	buf = append(buf, `{"pkg_id":`...)
+	buf = strconv.AppendInt(buf, int64(pkg), 10)
+	buf = append(buf, `,"req_id":"00000000-0000-0000-0000-000000000000","data":`...)
+	buf = append(buf, d...)
+	buf = append(buf, '}')
+	return buf, nil
+}
+
+func marshalOrNull(v any) ([]byte, error) {
+	switch v := v.(type) {
+	case nil:
+		return []byte("null"), nil
+	case json.RawMessage:
+		if len(v) == 0 {
+			return []byte("null"), nil
+		}
+		return v, nil
+	}
+	return marshal(v)
+}
+
+// marshal encodes v as JSON without HTML escaping.
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+func appendUUID(dst []byte, u uuid.UUID) []byte {
+	var s [36]byte
+	const hex = "0123456789abcdef"
+	j := 0
+	for i, b := range u {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			s[j] = '-'
+			j++
+		}
+		s[j], s[j+1] = hex[b>>4], hex[b&0x0f]
+		j += 2
+	}
+	return append(dst, s[:]...)
+}

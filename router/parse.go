@@ -1,0 +1,466 @@
+package router
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+)
+
+// Limits of the strict parser.
+const (
+	maxDepth         = 128 // nesting of arrays and objects
+	maxNumberDigits  = 100 // significant digits, fraction digits included
+	maxNumberExpAbs  = 400 // absolute exponent
+	keysBeforeAMap   = 16  // keys per object compared linearly before a map is used
+	maxEchoedKeySize = 64
+)
+
+// envelope is the result of parsing a request envelope.
+type envelope struct {
+	pkgID    int64
+	hasPkgID bool // pkg_id read as an integer
+	reqID    uuid.UUID
+	hasReqID bool // req_id is a valid UUID
+	method   string
+	data     []byte // raw data object, nil when absent or null
+	err      string // the first problem, "" when the envelope is valid
+}
+
+var emptyObject = json.RawMessage("{}")
+
+// parseEnvelope parses b strictly (PROTOCOL.md section 1.2). On error it
+// still reports pkg_id and req_id when they were read.
+func parseEnvelope(b []byte) envelope {
+	var env envelope
+	if !utf8.Valid(b) {
+		env.err = "request is not valid UTF-8"
+		return env
+	}
+	s := scanner{b: b}
+	s.ws()
+	if s.peek() != '{' {
+		env.err = "request must be a JSON object"
+		return env
+	}
+	s.i++
+	var seen [4]bool
+	s.ws()
+	if s.peek() == '}' {
+		s.i++
+	} else {
+		for {
+			s.ws()
+			if s.peek() != '"' {
+				env.setErr("request is not valid JSON")
+				return env
+			}
+			key, ok := s.str()
+			if !ok {
+				env.setErr("request is not valid JSON")
+				return env
+			}
+			s.ws()
+			if s.peek() != ':' {
+				env.setErr("request is not valid JSON")
+				return env
+			}
+			s.i++
+			s.ws()
+			start := s.i
+			if !s.value(1) {
+				env.setErr(s.failMsg())
+				return env
+			}
+			raw := b[start:s.i]
+			field := -1
+			switch string(key) {
+			case "pkg_id":
+				field = 0
+			case "req_id":
+				field = 1
+			case "method":
+				field = 2
+			case "data":
+				field = 3
+			}
+			switch {
+			case field < 0:
+				env.setErr("unknown field " + quoteKey(key))
+			case seen[field]:
+				env.setErr("duplicate key " + quoteKey(key))
+			default:
+				seen[field] = true
+				env.setField(field, raw)
+			}
+			s.ws()
+			switch s.peek() {
+			case ',':
+				s.i++
+				continue
+			case '}':
+				s.i++
+			default:
+				env.setErr("request is not valid JSON")
+				return env
+			}
+			break
+		}
+	}
+	s.ws()
+	if s.i != len(b) {
+		env.setErr("trailing data after the request object")
+		return env
+	}
+	if !seen[0] {
+		env.setErr("pkg_id is required")
+	}
+	if !seen[1] {
+		env.setErr("req_id is required")
+	}
+	return env
+}
+
+func (e *envelope) setErr(msg string) {
+	if e.err == "" {
+		e.err = msg
+	}
+}
+
+func (e *envelope) setField(field int, raw []byte) {
+	switch field {
+	case 0:
+		n, err := strconv.ParseInt(string(raw), 10, 64)
+		if err != nil {
+			e.setErr("pkg_id must be an integer")
+			return
+		}
+		e.pkgID, e.hasPkgID = n, true
+	case 1:
+		if len(raw) != 38 || raw[0] != '"' {
+			e.setErr("req_id must be a UUID string")
+			return
+		}
+		id, err := uuid.ParseBytes(raw[1:37])
+		if err != nil {
+			e.setErr("req_id must be a UUID string")
+			return
+		}
+		e.reqID, e.hasReqID = id, true
+		if id == uuid.Nil {
+			e.hasReqID = false
+			e.setErr("req_id must not be the nil UUID")
+		}
+	case 2:
+		switch {
+		case raw[0] == 'n':
+		case raw[0] == '"':
+			var m string
+			if err := json.Unmarshal(raw, &m); err != nil {
+				e.setErr("method must be a string")
+				return
+			}
+			e.method = m
+		default:
+			e.setErr("method must be a string")
+		}
+	case 3:
+		switch raw[0] {
+		case 'n':
+		case '{':
+			e.data = raw
+		default:
+			e.setErr("data must be a JSON object")
+		}
+	}
+}
+
+func quoteKey(k []byte) string {
+	if len(k) > maxEchoedKeySize {
+		k = k[:maxEchoedKeySize]
+	}
+	return strconv.Quote(string(k))
+}
+
+// scanner checks JSON strictly: syntax, nesting depth, duplicate keys at any
+// depth and number sizes. It does not allocate for ordinary input.
+type scanner struct {
+	b    []byte
+	i    int
+	fail string
+	keys [][]byte // keys of the objects being scanned, innermost last
+	arr  [32][]byte
+}
+
+// checkJSON reports whether b is one strict JSON value (with surrounding
+// white space) and, if not, why.
+func checkJSON(b []byte) (bool, string) {
+	s := scanner{b: b}
+	s.ws()
+	if !s.value(0) {
+		return false, s.failMsg()
+	}
+	s.ws()
+	if s.i != len(b) {
+		return false, "trailing data"
+	}
+	return true, ""
+}
+
+func (s *scanner) failMsg() string {
+	if s.fail != "" {
+		return s.fail
+	}
+	return "request is not valid JSON"
+}
+
+func (s *scanner) peek() byte {
+	if s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
+}
+
+func (s *scanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+func (s *scanner) value(depth int) bool {
+	if depth > maxDepth {
+		s.fail = "request is nested too deeply"
+		return false
+	}
+	switch c := s.peek(); {
+	case c == '{':
+		return s.object(depth + 1)
+	case c == '[':
+		return s.array(depth + 1)
+	case c == '"':
+		_, ok := s.str()
+		return ok
+	case c == '-' || (c >= '0' && c <= '9'):
+		return s.number()
+	case c == 't':
+		return s.lit("true")
+	case c == 'f':
+		return s.lit("false")
+	case c == 'n':
+		return s.lit("null")
+	}
+	return false
+}
+
+func (s *scanner) lit(w string) bool {
+	if len(s.b)-s.i >= len(w) && string(s.b[s.i:s.i+len(w)]) == w {
+		s.i += len(w)
+		return true
+	}
+	return false
+}
+
+func (s *scanner) array(depth int) bool {
+	s.i++ // [
+	s.ws()
+	if s.peek() == ']' {
+		s.i++
+		return true
+	}
+	for {
+		s.ws()
+		if !s.value(depth) {
+			return false
+		}
+		s.ws()
+		switch s.peek() {
+		case ',':
+			s.i++
+		case ']':
+			s.i++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+func (s *scanner) object(depth int) bool {
+	s.i++ // {
+	if s.keys == nil {
+		s.keys = s.arr[:0]
+	}
+	base := len(s.keys)
+	defer func() { s.keys = s.keys[:base] }()
+	var set map[string]struct{}
+	s.ws()
+	if s.peek() == '}' {
+		s.i++
+		return true
+	}
+	for {
+		s.ws()
+		if s.peek() != '"' {
+			return false
+		}
+		key, ok := s.str()
+		if !ok {
+			return false
+		}
+		if set != nil {
+			if _, dup := set[string(key)]; dup {
+				s.fail = "duplicate key " + quoteKey(key)
+				return false
+			}
+			set[string(key)] = struct{}{}
+		} else {
+			for _, k := range s.keys[base:] {
+				if bytes.Equal(k, key) {
+					s.fail = "duplicate key " + quoteKey(key)
+					return false
+				}
+			}
+			s.keys = append(s.keys, key)
+			if len(s.keys)-base > keysBeforeAMap {
+				set = make(map[string]struct{}, 2*keysBeforeAMap)
+				for _, k := range s.keys[base:] {
+					set[string(k)] = struct{}{}
+				}
+			}
+		}
+		s.ws()
+		if s.peek() != ':' {
+			return false
+		}
+		s.i++
+		s.ws()
+		if !s.value(depth) {
+			return false
+		}
+		s.ws()
+		switch s.peek() {
+		case ',':
+			s.i++
+		case '}':
+			s.i++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// str scans a string and returns its decoded content (a sub-slice of the
+// input when it has no escapes).
+func (s *scanner) str() ([]byte, bool) {
+	start := s.i
+	s.i++ // "
+	escaped := false
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		switch {
+		case c == '"':
+			s.i++
+			if !escaped {
+				return s.b[start+1 : s.i-1], true
+			}
+			var out string
+			if json.Unmarshal(s.b[start:s.i], &out) != nil {
+				return nil, false
+			}
+			return []byte(out), true
+		case c == '\\':
+			escaped = true
+			if s.i+1 >= len(s.b) {
+				return nil, false
+			}
+			switch s.b[s.i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				s.i += 2
+			case 'u':
+				if s.i+6 > len(s.b) {
+					return nil, false
+				}
+				for _, h := range s.b[s.i+2 : s.i+6] {
+					if !isHex(h) {
+						return nil, false
+					}
+				}
+				s.i += 6
+			default:
+				return nil, false
+			}
+		case c < 0x20:
+			return nil, false
+		default:
+			s.i++
+		}
+	}
+	return nil, false
+}
+
+func isHex(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func (s *scanner) number() bool {
+	if s.peek() == '-' {
+		s.i++
+	}
+	digits := 0
+	switch c := s.peek(); {
+	case c == '0':
+		s.i++
+	case c >= '1' && c <= '9':
+		for s.i < len(s.b) && isDigit(s.b[s.i]) {
+			s.i++
+			digits++
+		}
+	default:
+		return false
+	}
+	if s.peek() == '.' {
+		s.i++
+		if !isDigit(s.peek()) {
+			return false
+		}
+		for s.i < len(s.b) && isDigit(s.b[s.i]) {
+			s.i++
+			digits++
+		}
+	}
+	if digits > maxNumberDigits {
+		s.fail = "number has too many digits"
+		return false
+	}
+	if c := s.peek(); c == 'e' || c == 'E' {
+		s.i++
+		if c := s.peek(); c == '+' || c == '-' {
+			s.i++
+		}
+		if !isDigit(s.peek()) {
+			return false
+		}
+		exp := 0
+		for s.i < len(s.b) && isDigit(s.b[s.i]) {
+			if exp <= maxNumberExpAbs {
+				exp = exp*10 + int(s.b[s.i]-'0')
+			}
+			s.i++
+		}
+		if exp > maxNumberExpAbs {
+			s.fail = "number exponent is out of range"
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,346 @@
+package router
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pkgroute/pkgroute/auth"
+	"github.com/pkgroute/pkgroute/rbac"
+)
+
+// DefaultTimeout is the deadline of a handler when its route sets none.
+const DefaultTimeout = 10 * time.Second
+
+// Handler runs one package request and produces its response.
+type Handler[T ID] interface {
+	ServePackage(ctx context.Context, req *Request[T]) Response
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc[T ID] func(ctx context.Context, req *Request[T]) Response
+
+// ServePackage calls f.
+func (f HandlerFunc[T]) ServePackage(ctx context.Context, req *Request[T]) Response {
+	return f(ctx, req)
+}
+
+// Middleware wraps a handler. The first middleware added is the outermost.
+// Middleware sees every request that names a registered package, before the
+// role and schema checks, so it observes permission_denied and invalid_data
+// outcomes too.
+type Middleware[T ID] func(Handler[T]) Handler[T]
+
+// Access is who may call a package.
+type Access int
+
+// Access levels.
+const (
+	accessUnset Access = iota
+	// AccessRoles: the caller must hold every role of the route.
+	AccessRoles
+	// AccessAuthenticated: any signed-in caller.
+	AccessAuthenticated
+	// AccessPublic: anyone, including anonymous HTTP bridge callers.
+	AccessPublic
+)
+
+// String returns "roles", "authenticated" or "public".
+func (a Access) String() string {
+	switch a {
+	case AccessRoles:
+		return "roles"
+	case AccessAuthenticated:
+		return "authenticated"
+	case AccessPublic:
+		return "public"
+	}
+	return "unset"
+}
+
+// MarshalText encodes the access level by name.
+func (a Access) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
+
+// Route describes a registered package.
+type Route[T ID] struct {
+	ID        T
+	Name      string
+	Access    Access
+	Roles     []string // required roles (all of them); empty unless Access is AccessRoles
+	Schema    json.RawMessage
+	Paginated bool
+	Timeout   time.Duration
+
+	schema      *compiledSchema
+	handlerFunc Handler[T] // the registered handler
+	handler     Handler[T] // handlerFunc behind the checks and the middleware
+}
+
+// Option configures a route at registration.
+type Option func(*routeConfig)
+
+type routeConfig struct {
+	access    Access
+	roles     []string
+	schema    any
+	hasSchema bool
+	timeout   time.Duration
+	paginated bool
+	name      string
+}
+
+// Roles requires the caller to hold ALL the given roles.
+func Roles(roles ...string) Option {
+	return func(c *routeConfig) {
+		c.access = AccessRoles
+		c.roles = append(c.roles, roles...)
+	}
+}
+
+// Authenticated lets any signed-in caller call the package.
+func Authenticated() Option { return func(c *routeConfig) { c.access = AccessAuthenticated } }
+
+// Public lets anyone call the package, including anonymous HTTP callers.
+func Public() Option { return func(c *routeConfig) { c.access = AccessPublic } }
+
+// Schema validates data against a JSON Schema document given as []byte,
+// json.RawMessage, string, or a value encoding to a JSON object (such as
+// map[string]any). The schema is compiled once, at registration.
+func Schema(schema any) Option {
+	return func(c *routeConfig) { c.schema, c.hasSchema = schema, true }
+}
+
+// Timeout sets the handler's deadline (default DefaultTimeout).
+func Timeout(d time.Duration) Option { return func(c *routeConfig) { c.timeout = d } }
+
+// Paginated marks the package as paginated in listings.
+func Paginated() Option { return func(c *routeConfig) { c.paginated = true } }
+
+// Name sets the name shown in listings and audit entries (default: the
+// ID's String method, or PKG_<id>).
+func Name(name string) Option { return func(c *routeConfig) { c.name = name } }
+
+// Config configures a PackageRouter. The zero value is ready to use.
+type Config struct {
+	// Logger receives internal errors and panics; nil discards.
+	Logger *slog.Logger
+}
+
+// PackageRouter routes request envelopes to the handlers of their pkg_id.
+// Register packages and add middleware before the first Dispatch.
+type PackageRouter[T ID] struct {
+	log    *slog.Logger
+	mu     sync.RWMutex
+	routes map[T]*Route[T]
+	mws    []Middleware[T]
+}
+
+// New returns an empty router.
+func New[T ID](cfg Config) *PackageRouter[T] {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &PackageRouter[T]{log: log, routes: make(map[T]*Route[T])}
+}
+
+// Use appends middleware. It applies to every package, registered before or
+// after the call.
+func (r *PackageRouter[T]) Use(mw ...Middleware[T]) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.mws = append(r.mws, mw...)
+	for _, rt := range r.routes {
+		rt.handler = nil
+	}
+}
+
+// Register adds the handler of pkg id. Every registration must declare its
+// access with Roles, Authenticated or Public. A duplicate id, a missing access
+// declaration or an invalid schema panics.
+func (r *PackageRouter[T]) Register(id T, h Handler[T], opts ...Option) {
+	var c routeConfig
+	for _, o := range opts {
+		o(&c)
+	}
+	name := c.name
+	if name == "" {
+		name = defaultName(id)
+	}
+	if h == nil {
+		panic(fmt.Sprintf("router: pkg_id %d (%s): nil handler", id, name))
+	}
+	if c.access == accessUnset {
+		panic(fmt.Sprintf("router: pkg_id %d (%s): no access declared; use router.Roles, router.Authenticated or router.Public", id, name))
+	}
+	if c.access == AccessRoles && len(c.roles) == 0 {
+		panic(fmt.Sprintf("router: pkg_id %d (%s): router.Roles needs at least one role", id, name))
+	}
+	rt := &Route[T]{ID: id, Name: name, Access: c.access, Paginated: c.paginated, Timeout: c.timeout}
+	if c.access == AccessRoles {
+		rt.Roles = slices.Clone(c.roles)
+	}
+	if rt.Timeout <= 0 {
+		rt.Timeout = DefaultTimeout
+	}
+	if c.hasSchema {
+		cs, err := compileSchema(strconv.FormatInt(int64(id), 10), c.schema)
+		if err != nil {
+			panic(fmt.Sprintf("router: pkg_id %d (%s): invalid schema: %v", id, name, err))
+		}
+		rt.schema, rt.Schema = cs, cs.doc
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old, dup := r.routes[id]; dup {
+		panic(fmt.Sprintf("router: pkg_id %d registered twice (%s and %s)", id, old.Name, name))
+	}
+	rt.handlerFunc = h
+	r.routes[id] = rt
+}
+
+func defaultName(id any) string {
+	if s, ok := id.(fmt.Stringer); ok {
+		return s.String()
+	}
+	return fmt.Sprintf("PKG_%d", id)
+}
+
+// Route returns the route of id, or nil.
+func (r *PackageRouter[T]) Route(id T) *Route[T] {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.routes[id]
+}
+
+// Routes lists the registered packages ordered by id. The values are copies.
+func (r *PackageRouter[T]) Routes() []Route[T] {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]Route[T], 0, len(r.routes))
+	for _, rt := range r.routes {
+		c := *rt
+		c.Roles = slices.Clone(rt.Roles)
+		c.handler, c.handlerFunc, c.schema = nil, nil, nil
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b Route[T]) int { return compareIDs(a.ID, b.ID) })
+	return out
+}
+
+func compareIDs[T ID](a, b T) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// VerifyAll returns an error naming every id in ids that has no handler.
+// Apps call it at start-up with their declared ids.
+func (r *PackageRouter[T]) VerifyAll(ids ...T) error {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var missing []string
+	for _, id := range ids {
+		if _, ok := r.routes[id]; !ok {
+			missing = append(missing, fmt.Sprintf("%d (%s)", id, defaultName(id)))
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("router: no handler for pkg_id %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// chain returns the route's handler wrapped in the middleware, building it
+// on first use.
+func (r *PackageRouter[T]) chain(rt *Route[T]) Handler[T] {
+	r.mu.RLock()
+	h := rt.handler
+	r.mu.RUnlock()
+	if h != nil {
+		return h
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if rt.handler == nil {
+		var inner Handler[T] = HandlerFunc[T](func(ctx context.Context, req *Request[T]) Response {
+			return r.serve(ctx, rt, req)
+		})
+		for i := len(r.mws) - 1; i >= 0; i-- {
+			inner = r.mws[i](inner)
+		}
+		rt.handler = inner
+	}
+	return rt.handler
+}
+
+// serve runs the checks that follow the middleware: roles, schema, deadline,
+// handler (recovering a panic).
+func (r *PackageRouter[T]) serve(ctx context.Context, rt *Route[T], req *Request[T]) (resp Response) {
+	if !allowed(rt, req.Principal) {
+		return failf(StatusPermissionDenied, CodePermissionDenied, "No permission for pkg_id %d", rt.ID)
+	}
+	if rt.schema != nil {
+		details, err := rt.schema.validate(req.Data)
+		if err != nil {
+			r.log.ErrorContext(ctx, "schema validation failed", "pkg_id", int64(rt.ID), "err", err)
+			return Fail(err)
+		}
+		if details != nil {
+			e := InvalidData(fmt.Sprintf("data does not match the schema of pkg_id %d", rt.ID), details...)
+			return Response{Status: e.Status, Data: e.Body(), Err: e}
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, rt.Timeout)
+	defer cancel()
+	defer func() {
+		if p := recover(); p != nil {
+			r.log.ErrorContext(ctx, "package handler panicked", "pkg_id", int64(rt.ID), "name", rt.Name,
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			resp = Fail(fmt.Errorf("panic: %v", p))
+		}
+	}()
+	resp = rt.handlerFunc.ServePackage(ctx, req)
+	if resp.Status == StatusOK && ctx.Err() == context.DeadlineExceeded {
+		resp = Fail(context.DeadlineExceeded)
+	}
+	if resp.Status != StatusOK && resp.Data == nil {
+		e := ToError(resp.Err)
+		if resp.Err == nil {
+			e = ToError(fmt.Errorf("handler returned status %d without data", resp.Status))
+		}
+		resp = Response{Status: e.Status, Data: e.Body(), Err: resp.Err}
+	}
+	if resp.Err != nil {
+		if e := ToError(resp.Err); e.Code == CodeInternalError {
+			r.log.ErrorContext(ctx, "package handler failed", "pkg_id", int64(rt.ID), "name", rt.Name, "err", resp.Err)
+		}
+	}
+	return resp
+}
+
+func allowed[T ID](rt *Route[T], p *auth.Principal) bool {
+	switch rt.Access {
+	case AccessPublic:
+		return true
+	case AccessAuthenticated:
+		return p != nil
+	case AccessRoles:
+		return p != nil && rbac.HasAll(p.Roles, rt.Roles)
+	}
+	return false
+}
+
+// Allowed reports whether p may call the package of rt.
+func (rt *Route[T]) Allowed(p *auth.Principal) bool { return allowed(rt, p) }
