@@ -1,0 +1,371 @@
+// Package ratelimittest holds the conformance suites that every
+// ratelimit.Limiter and ratelimit.ConnectionLimiter implementation passes.
+// The implementations' own tests run them; the suites use real time with
+// short windows (about 100 to 500 ms).
+package ratelimittest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pkgroute/pkgroute/ratelimit"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Limiters describes a Limiter implementation under test.
+type Limiters struct {
+	// New returns two limiters that share their state: two instances over
+	// one backend, or the same in-process limiter twice. It is called once
+	// per subtest, so state never leaks between subtests.
+	New func(t *testing.T) (a, b ratelimit.Limiter)
+	// Gone reports whether the backend no longer holds state for key
+	// (idle keys are evicted or expire after the window).
+	Gone func(t *testing.T, l ratelimit.Limiter, key string) bool
+	// TTL returns the time to live of key's state right after an admission,
+	// for backends that expire keys; nil skips the check.
+	TTL func(t *testing.T, key string) time.Duration
+}
+
+var keySeq atomic.Int64
+
+// key returns a key unique to this process run, so that suites on a shared
+// backend never see each other's keys.
+func key(t *testing.T, name string) string {
+	return fmt.Sprintf("%s/%s/%d/%d", t.Name(), name, time.Now().UnixNano(), keySeq.Add(1))
+}
+
+// RunLimiter runs the conformance suite of [ratelimit.Limiter] against
+// impl.
+func RunLimiter(t *testing.T, impl Limiters) {
+	t.Run("RemainingCountsTheCurrentRequest", func(t *testing.T) {
+		a, _ := impl.New(t)
+		k := key(t, "k")
+		rate := ratelimit.Rate{Limit: 5, Window: 2 * time.Second}
+		for want := 4; want >= 0; want-- {
+			res := allow(t, a, k, rate)
+			require.True(t, res.Allowed, "remaining %d", want)
+			assert.Equal(t, 5, res.Limit)
+			assert.Equal(t, want, res.Remaining)
+			assert.Zero(t, res.RetryAfter)
+			assert.Greater(t, res.ResetAfter, rate.Window-200*time.Millisecond)
+			assert.LessOrEqual(t, res.ResetAfter, rate.Window)
+		}
+		res := allow(t, a, k, rate)
+		require.False(t, res.Allowed)
+		assert.Equal(t, 5, res.Limit)
+		assert.Equal(t, 0, res.Remaining)
+		assert.Greater(t, res.RetryAfter, time.Duration(0))
+		assert.LessOrEqual(t, res.RetryAfter, rate.Window)
+		assert.GreaterOrEqual(t, res.ResetAfter, res.RetryAfter)
+		assert.LessOrEqual(t, res.ResetAfter, rate.Window)
+	})
+
+	t.Run("BurstAddsToTheQuota", func(t *testing.T) {
+		a, b := impl.New(t)
+		k := key(t, "k")
+		rate := ratelimit.Rate{Limit: 3, Burst: 2, Window: 2 * time.Second}
+		var remaining []int
+		for i := range 5 {
+			l := a
+			if i%2 == 1 {
+				l = b
+			}
+			res := allow(t, l, k, rate)
+			require.True(t, res.Allowed, "request %d", i+1)
+			assert.Equal(t, 5, res.Limit)
+			remaining = append(remaining, res.Remaining)
+		}
+		assert.Equal(t, []int{4, 3, 2, 1, 0}, remaining)
+		res := allow(t, a, k, rate)
+		assert.False(t, res.Allowed, "the request after Limit+Burst")
+		assert.Equal(t, 5, res.Limit)
+	})
+
+	t.Run("KeysAreIsolated", func(t *testing.T) {
+		a, b := impl.New(t)
+		k1, k2 := key(t, "one"), key(t, "two")
+		rate := ratelimit.Rate{Limit: 2, Window: 2 * time.Second}
+		for range 2 {
+			require.True(t, allow(t, a, k1, rate).Allowed)
+		}
+		require.False(t, allow(t, a, k1, rate).Allowed)
+		for want := 1; want >= 0; want-- {
+			res := allow(t, b, k2, rate)
+			require.True(t, res.Allowed)
+			assert.Equal(t, want, res.Remaining)
+		}
+		require.False(t, allow(t, b, k2, rate).Allowed)
+	})
+
+	t.Run("InvalidRate", func(t *testing.T) {
+		a, _ := impl.New(t)
+		for _, rate := range []ratelimit.Rate{
+			{Limit: 0, Window: time.Second},
+			{Limit: -1, Window: time.Second},
+			{Limit: 1, Window: 0},
+			{Limit: 1, Window: time.Second, Burst: -1},
+		} {
+			_, err := a.Allow(context.Background(), key(t, "k"), rate)
+			assert.ErrorIs(t, err, ratelimit.ErrInvalidRate, "%v", rate)
+		}
+	})
+
+	t.Run("ExactAdmissionUnderConcurrency", func(t *testing.T) {
+		// 20 runs; in each, 16 goroutines over two instances race for one
+		// fresh key well inside one window: exactly Limit are admitted.
+		a, b := impl.New(t)
+		rate := ratelimit.Rate{Limit: 25, Window: 10 * time.Second}
+		over := 0
+		for run := range 20 {
+			k := key(t, fmt.Sprintf("run%d", run))
+			var allowed atomic.Int64
+			var wg sync.WaitGroup
+			start := time.Now()
+			for g := range 16 {
+				l := a
+				if g%2 == 1 {
+					l = b
+				}
+				wg.Go(func() {
+					for range 8 {
+						res, err := l.Allow(context.Background(), k, rate)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						if res.Allowed {
+							allowed.Add(1)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			require.Less(t, time.Since(start), rate.Window, "the run must fit in one window")
+			n := int(allowed.Load())
+			if n > rate.Limit {
+				over += n - rate.Limit
+			}
+			assert.Equal(t, rate.Limit, n, "run %d", run)
+		}
+		assert.Zero(t, over, "over-admission across 20 runs")
+	})
+
+	t.Run("NeverMoreThanQuotaInAnyWindow", func(t *testing.T) {
+		// Steady load over several windows. An admission happened somewhere
+		// between the start and the end of its call; admissions whose whole
+		// call fits in [s, s+Window) certainly happened in one window, so
+		// there are at most Quota of them for every s.
+		a, b := impl.New(t)
+		k := key(t, "k")
+		rate := ratelimit.Rate{Limit: 8, Burst: 2, Window: 200 * time.Millisecond}
+		type call struct{ start, end time.Time }
+		var mu sync.Mutex
+		var admitted []call
+		deadline := time.Now().Add(3*rate.Window + 50*time.Millisecond)
+		var wg sync.WaitGroup
+		for g := range 6 {
+			l := a
+			if g%2 == 1 {
+				l = b
+			}
+			wg.Go(func() {
+				for time.Now().Before(deadline) {
+					start := time.Now()
+					res, err := l.Allow(context.Background(), k, rate)
+					end := time.Now()
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if res.Allowed {
+						mu.Lock()
+						admitted = append(admitted, call{start, end})
+						mu.Unlock()
+					}
+					time.Sleep(time.Millisecond)
+				}
+			})
+		}
+		wg.Wait()
+		slices.SortFunc(admitted, func(x, y call) int { return x.start.Compare(y.start) })
+		worst := 0
+		for i, c := range admitted {
+			n := 0
+			for _, d := range admitted[i:] {
+				if d.end.Sub(c.start) < rate.Window {
+					n++
+				}
+			}
+			worst = max(worst, n)
+		}
+		assert.LessOrEqual(t, worst, rate.Quota(), "admissions certainly inside one window")
+		// The limiter also keeps admitting: about Quota per window.
+		assert.GreaterOrEqual(t, len(admitted), 3*rate.Quota(), "admissions over 3 windows")
+	})
+
+	t.Run("RetryAfterAndReset", func(t *testing.T) {
+		a, b := impl.New(t)
+		k := key(t, "k")
+		const w = 400 * time.Millisecond
+		rate := ratelimit.Rate{Limit: 3, Window: w}
+		require.True(t, allow(t, a, k, rate).Allowed)
+		first := time.Now()
+		time.Sleep(150 * time.Millisecond)
+		require.True(t, allow(t, b, k, rate).Allowed)
+		require.True(t, allow(t, a, k, rate).Allowed)
+		denied := allow(t, b, k, rate)
+		deniedAt := time.Now()
+		require.False(t, denied.Allowed)
+		// The oldest admission leaves the window w after it was made.
+		want := w - deniedAt.Sub(first)
+		assert.InDelta(t, want, denied.RetryAfter, float64(60*time.Millisecond), "RetryAfter")
+		assert.InDelta(t, w-deniedAt.Sub(first)+150*time.Millisecond, denied.ResetAfter, float64(60*time.Millisecond), "ResetAfter")
+
+		// Halfway there it is still refused.
+		time.Sleep(denied.RetryAfter / 2)
+		require.False(t, allow(t, a, k, rate).Allowed, "before RetryAfter")
+
+		// Just after RetryAfter exactly one slot is free.
+		time.Sleep(time.Until(deniedAt.Add(denied.RetryAfter + 30*time.Millisecond)))
+		res := allow(t, a, k, rate)
+		require.True(t, res.Allowed, "after RetryAfter")
+		assert.Equal(t, 0, res.Remaining)
+		again := allow(t, b, k, rate)
+		require.False(t, again.Allowed)
+		// Next: the two made 150 ms after the first.
+		assert.InDelta(t, 150*time.Millisecond-30*time.Millisecond, again.RetryAfter, float64(60*time.Millisecond))
+
+		// After ResetAfter the whole quota is back.
+		time.Sleep(again.ResetAfter + 30*time.Millisecond)
+		res = allow(t, a, k, rate)
+		require.True(t, res.Allowed)
+		assert.Equal(t, rate.Limit-1, res.Remaining)
+	})
+
+	t.Run("IdleKeysExpire", func(t *testing.T) {
+		a, _ := impl.New(t)
+		k := key(t, "k")
+		rate := ratelimit.Rate{Limit: 3, Window: 200 * time.Millisecond}
+		require.True(t, allow(t, a, k, rate).Allowed)
+		if impl.TTL != nil {
+			ttl := impl.TTL(t, k)
+			assert.Greater(t, ttl, time.Duration(0), "TTL after an admission")
+			assert.LessOrEqual(t, ttl, rate.Window, "TTL after an admission")
+		}
+		require.False(t, impl.Gone(t, a, k), "state right after an admission")
+		time.Sleep(rate.Window + 50*time.Millisecond)
+		assert.True(t, impl.Gone(t, a, k), "state of a key idle for a window")
+	})
+}
+
+func allow(t *testing.T, l ratelimit.Limiter, key string, rate ratelimit.Rate) ratelimit.Result {
+	t.Helper()
+	res, err := l.Allow(context.Background(), key, rate)
+	require.NoError(t, err)
+	return res
+}
+
+// Connections describes a ConnectionLimiter implementation under test.
+type Connections struct {
+	// New returns two limiters that share their state; called once per
+	// subtest.
+	New func(t *testing.T) (a, b ratelimit.ConnectionLimiter)
+}
+
+// RunConnections runs the conformance suite of
+// [ratelimit.ConnectionLimiter] against impl.
+func RunConnections(t *testing.T, impl Connections) {
+	ctx := context.Background()
+
+	t.Run("CapIsExactUnderConcurrentAcquire", func(t *testing.T) {
+		a, b := impl.New(t)
+		for run := range 20 {
+			user := key(t, fmt.Sprintf("user%d", run))
+			var ok atomic.Int64
+			var wg sync.WaitGroup
+			for g := range 24 {
+				l := a
+				if g%2 == 1 {
+					l = b
+				}
+				wg.Go(func() {
+					got, err := l.Acquire(ctx, user, fmt.Sprintf("conn%d", g), 5)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if got {
+						ok.Add(1)
+					}
+				})
+			}
+			wg.Wait()
+			assert.Equal(t, int64(5), ok.Load(), "run %d", run)
+		}
+	})
+
+	t.Run("ReleaseFreesOnceAndIsIdempotent", func(t *testing.T) {
+		a, b := impl.New(t)
+		user := key(t, "user")
+		for i := range 3 {
+			ok, err := a.Acquire(ctx, user, fmt.Sprint("c", i), 3)
+			require.NoError(t, err)
+			require.True(t, ok)
+		}
+		ok, err := b.Acquire(ctx, user, "c3", 3)
+		require.NoError(t, err)
+		require.False(t, ok, "over the cap")
+
+		require.NoError(t, b.Release(ctx, user, "c0"))
+		require.NoError(t, a.Release(ctx, user, "c0"), "second release")
+		require.NoError(t, a.Release(ctx, user, "never-acquired"))
+
+		ok, err = b.Acquire(ctx, user, "c3", 3)
+		require.NoError(t, err)
+		require.True(t, ok, "the released slot")
+		ok, err = a.Acquire(ctx, user, "c4", 3)
+		require.NoError(t, err)
+		require.False(t, ok, "a double release frees one slot only")
+	})
+
+	t.Run("AcquireIsIdempotentPerConnection", func(t *testing.T) {
+		a, b := impl.New(t)
+		user := key(t, "user")
+		for range 3 {
+			ok, err := a.Acquire(ctx, user, "same", 2)
+			require.NoError(t, err)
+			require.True(t, ok)
+		}
+		ok, err := b.Acquire(ctx, user, "other", 2)
+		require.NoError(t, err)
+		require.True(t, ok, "one slot is left")
+	})
+
+	t.Run("Renew", func(t *testing.T) {
+		a, b := impl.New(t)
+		user := key(t, "user")
+		ok, err := a.Acquire(ctx, user, "c", 1)
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.NoError(t, a.Renew(ctx, user, "c"))
+		require.NoError(t, b.Release(ctx, user, "c"))
+		require.ErrorIs(t, a.Renew(ctx, user, "c"), ratelimit.ErrNotHeld)
+	})
+
+	t.Run("UsersAreIsolated", func(t *testing.T) {
+		a, _ := impl.New(t)
+		u1, u2 := key(t, "u1"), key(t, "u2")
+		ok, err := a.Acquire(ctx, u1, "c", 1)
+		require.NoError(t, err)
+		require.True(t, ok)
+		ok, err = a.Acquire(ctx, u2, "c", 1)
+		require.NoError(t, err)
+		require.True(t, ok)
+	})
+}
