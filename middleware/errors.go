@@ -1,0 +1,133 @@
+package middleware
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/pkgroute/pkgroute/internal/errkind"
+)
+
+// Sentinel errors answered by the layers of this package.
+var (
+	// ErrRequestTooLarge is returned by a limited request body read past its
+	// limit; it answers 413 request_too_large.
+	ErrRequestTooLarge = errkind.New(errkind.TooLarge, "request body too large")
+	// ErrInvalidHost answers 400 invalid_host for a Host that is not allowed.
+	ErrInvalidHost = errkind.New(errkind.InvalidHost, "host not allowed")
+	// ErrNotFound answers 404 not_found, for unknown routes too.
+	ErrNotFound = errkind.New(errkind.NotFound, "not found")
+)
+
+const (
+	internalMsg      = "internal server error"
+	contentTypeJSON  = "application/json"
+	methodNotAllowed = "method_not_allowed"
+)
+
+type errorBody struct {
+	Error errorObject `json:"error"`
+}
+
+type errorObject struct {
+	Code    string `json:"code"`
+	Msg     string `json:"msg"`
+	Details any    `json:"details"`
+}
+
+// WriteError answers err with the wire error body
+// {"error":{"code","msg","details"}} and Content-Type application/json.
+//
+// The status and code come from errkind.Of(err). The message is the text of
+// the first classified error in err's chain (the sentinel or typed error),
+// so wrapping context added on the way up, which may name internals, never
+// reaches the client. Details come from errkind.DetailsOf (null when nil).
+// 429 and 503 answers carry Retry-After in whole seconds, at least 1, from
+// errkind.RetryAfterOf. Errors of no known kind answer 500 internal_error
+// with a generic message and are logged once, with the request logger
+// ([LoggerFrom]).
+//
+// WriteError must be called before anything else is written to w.
+func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	if err == nil {
+		err = errors.New("middleware: WriteError called with a nil error")
+	}
+	kind := errkind.Of(err)
+	if kind == errkind.Internal {
+		LoggerFrom(r.Context()).LogAttrs(r.Context(), slog.LevelError, "internal error",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.Any("error", err))
+		writeBody(w, http.StatusInternalServerError, kind.Code(), internalMsg, nil)
+		return
+	}
+	status := kind.HTTPStatus()
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+		if d := errkind.RetryAfterOf(err); d > 0 || w.Header().Get("Retry-After") == "" {
+			w.Header().Set("Retry-After", strconv.FormatInt(retrySeconds(d), 10))
+		}
+	}
+	var c errkind.Classified
+	errors.As(err, &c) // kind != Internal, so there is one
+	writeBody(w, status, kind.Code(), c.Error(), errkind.DetailsOf(err))
+}
+
+// retrySeconds rounds d up to whole seconds, at least 1.
+func retrySeconds(d time.Duration) int64 {
+	s := int64((d + time.Second - 1) / time.Second)
+	return max(s, 1)
+}
+
+// writeBody writes one error body. Details that cannot be encoded are
+// dropped (null) rather than failing the answer.
+func writeBody(w http.ResponseWriter, status int, code, msg string, details any) {
+	b, err := json.Marshal(errorBody{Error: errorObject{Code: code, Msg: msg, Details: details}})
+	if err != nil {
+		b, _ = json.Marshal(errorBody{Error: errorObject{Code: code, Msg: msg}})
+	}
+	writeRaw(w, status, append(b, '\n'))
+}
+
+func writeRaw(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h.Del("Content-Length")
+	h.Del("Content-Encoding")
+	h.Set("Content-Type", contentTypeJSON)
+	if status == http.StatusNoContent || status == http.StatusNotModified {
+		w.WriteHeader(status)
+		return
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// WriteJSON answers v encoded as JSON with the given status and
+// Content-Type application/json (no body for 204 and 304). When v cannot be
+// encoded it answers 500 internal_error instead and returns the encoding
+// error for the caller to log.
+func WriteJSON(w http.ResponseWriter, status int, v any) error {
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(v); err != nil {
+		writeBody(w, http.StatusInternalServerError, errkind.Internal.Code(), internalMsg, nil)
+		return err
+	}
+	writeRaw(w, status, buf.Bytes())
+	return nil
+}
+
+// NotFound answers 404 not_found with the wire error body. Use it as
+// http.HandlerFunc(middleware.NotFound); [Routes] already answers unknown
+// routes this way.
+func NotFound(w http.ResponseWriter, r *http.Request) {
+	WriteError(w, r, ErrNotFound)
+}
+
+// writeMethodNotAllowed answers 405 with the wire error body; the Allow
+// header set by the ServeMux is kept.
+func writeMethodNotAllowed(w http.ResponseWriter) {
+	writeBody(w, http.StatusMethodNotAllowed, methodNotAllowed, "method not allowed", nil)
+}

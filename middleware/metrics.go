@@ -1,0 +1,147 @@
+package middleware
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// MetricsConfig configures [NewMetrics].
+type MetricsConfig struct {
+	// Registerer receives the collectors; nil means they are kept but not
+	// registered (no metrics are exposed). Collectors already registered
+	// on it with the same names and labels (by another Metrics) are reused.
+	Registerer prometheus.Registerer
+	// Buckets of http_request_duration_seconds; nil means
+	// prometheus.DefBuckets.
+	Buckets []float64
+}
+
+// Metrics counts HTTP requests with the collectors of the wire contract:
+// http_requests_total{method,route,status},
+// http_request_duration_seconds{method,route} and
+// http_requests_in_progress{method,route}.
+//
+// Labels are bounded: route is the matched pattern without its method
+// (reported by [Routes]) or "unmatched", never the raw path; method is one
+// of the standard methods or "OTHER".
+type Metrics struct {
+	requests   *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	inProgress *prometheus.GaugeVec
+}
+
+// NewMetrics builds the collectors and registers them on cfg.Registerer.
+func NewMetrics(cfg MetricsConfig) (*Metrics, error) {
+	buckets := cfg.Buckets
+	if buckets == nil {
+		buckets = prometheus.DefBuckets
+	}
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "http_requests_total",
+			Help: "HTTP requests answered, by method, route pattern and status.",
+		}, []string{"method", "route", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "http_request_duration_seconds",
+			Help:    "HTTP request duration in seconds, by method and route pattern.",
+			Buckets: buckets,
+		}, []string{"method", "route"}),
+		inProgress: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "http_requests_in_progress",
+			Help: "HTTP requests being served, by method and route pattern (\"unmatched\" until routed).",
+		}, []string{"method", "route"}),
+	}
+	if cfg.Registerer == nil {
+		return m, nil
+	}
+	var err error
+	if m.requests, err = register(cfg.Registerer, m.requests); err != nil {
+		return nil, err
+	}
+	if m.duration, err = register(cfg.Registerer, m.duration); err != nil {
+		return nil, err
+	}
+	if m.inProgress, err = register(cfg.Registerer, m.inProgress); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// register registers c, or returns the equal collector already registered.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	err := reg.Register(c)
+	if err == nil {
+		return c, nil
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing, nil
+		}
+	}
+	return c, err
+}
+
+// Middleware counts and times every request passing through it. A request
+// is "in progress" under route "unmatched" until [Routes] reports its
+// pattern. A panic passing through is counted with status 500.
+func (m *Metrics) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		info, r := observe(r)
+		method := methodLabel(r.Method)
+		route := unmatchedRoute
+		if info.route != "" {
+			route = info.route
+		}
+		gauge := m.inProgress.WithLabelValues(method, route)
+		gauge.Inc()
+		info.onRoute = append(info.onRoute, func(rt string) {
+			gauge.Dec()
+			route = rt
+			gauge = m.inProgress.WithLabelValues(method, route)
+			gauge.Inc()
+		})
+		rw := &respWriter{w: w}
+		done := false
+		defer func() {
+			gauge.Dec()
+			status := rw.status
+			if !done {
+				status = http.StatusInternalServerError
+			} else if status == 0 {
+				status = http.StatusOK
+			}
+			if route == unmatchedRoute {
+				route = info.routeOf(r)
+			}
+			m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
+			m.duration.WithLabelValues(method, route).Observe(time.Since(start).Seconds())
+		}()
+		next.ServeHTTP(rw, r)
+		done = true
+	})
+}
+
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "OTHER"
+}
+
+// MetricsHandler serves the metrics of g in the Prometheus exposition
+// formats; nil serves none.
+func MetricsHandler(g prometheus.Gatherer) http.Handler {
+	if g == nil {
+		g = prometheus.Gatherers{}
+	}
+	return promhttp.HandlerFor(g, promhttp.HandlerOpts{})
+}
