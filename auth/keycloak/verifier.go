@@ -345,9 +345,9 @@ type claims struct {
 	ExpiresAt         numericDate      `json:"exp"`
 	NotBefore         numericDate      `json:"nbf"`
 	IssuedAt          numericDate      `json:"iat"`
-	Type              string `json:"typ"`
-	AuthorizedParty   string `json:"azp"`
-	PreferredUsername string `json:"preferred_username"`
+	Type              string           `json:"typ"`
+	AuthorizedParty   string           `json:"azp"`
+	PreferredUsername string           `json:"preferred_username"`
 	RealmAccess       struct {
 		Roles []string `json:"roles"`
 	} `json:"realm_access"`
