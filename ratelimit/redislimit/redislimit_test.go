@@ -1,0 +1,201 @@
+package redislimit_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/pkgroute/pkgroute/internal/testenv"
+	"github.com/pkgroute/pkgroute/ratelimit"
+	"github.com/pkgroute/pkgroute/ratelimit/ratelimittest"
+	"github.com/pkgroute/pkgroute/ratelimit/redislimit"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// sharedClient returns a client of the shared test Redis and a key prefix
+// that is cleaned up after the test.
+func sharedClient(t *testing.T) (*redis.Client, string) {
+	t.Helper()
+	url := testenv.RedisURL(t)
+	prefix := testenv.RedisPrefix(t)
+	// Generous timeout: the shared server is busy with other packages' tests
+	// and this client is about correctness, not faults.
+	c, err := redislimit.NewClient(url, 2*time.Second)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return c, prefix
+}
+
+func TestLimiterConformance(t *testing.T) {
+	t.Parallel()
+	client, prefix := sharedClient(t)
+	cfg := redislimit.Config{Prefix: prefix + "rl:", Timeout: 2 * time.Second}
+	ratelimittest.RunLimiter(t, ratelimittest.Limiters{
+		New: func(t *testing.T) (ratelimit.Limiter, ratelimit.Limiter) {
+			// Two instances, each with its own connection pool, on one Redis.
+			other, err := redislimit.NewClient(testenv.RedisURL(t), 2*time.Second)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = other.Close() })
+			return redislimit.New(client, cfg), redislimit.New(other, cfg)
+		},
+		Gone: func(t *testing.T, _ ratelimit.Limiter, key string) bool {
+			n, err := client.Exists(context.Background(), cfg.Prefix+key).Result()
+			require.NoError(t, err)
+			return n == 0
+		},
+		TTL: func(t *testing.T, key string) time.Duration {
+			d, err := client.PTTL(context.Background(), cfg.Prefix+key).Result()
+			require.NoError(t, err)
+			return d
+		},
+	})
+}
+
+func TestConnectionsConformance(t *testing.T) {
+	t.Parallel()
+	client, prefix := sharedClient(t)
+	cfg := redislimit.ConnectionsConfig{Prefix: prefix + "conn:", Timeout: 2 * time.Second}
+	ratelimittest.RunConnections(t, ratelimittest.Connections{
+		New: func(t *testing.T) (ratelimit.ConnectionLimiter, ratelimit.ConnectionLimiter) {
+			other, err := redislimit.NewClient(testenv.RedisURL(t), 2*time.Second)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = other.Close() })
+			return redislimit.NewConnections(client, cfg), redislimit.NewConnections(other, cfg)
+		},
+	})
+}
+
+func TestLimiterMemoryIsBoundedByQuota(t *testing.T) {
+	t.Parallel()
+	client, prefix := sharedClient(t)
+	l := redislimit.New(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second})
+	rate := ratelimit.Rate{Limit: 5, Burst: 2, Window: time.Minute}
+	for range 50 {
+		_, err := l.Allow(context.Background(), "k", rate)
+		require.NoError(t, err)
+	}
+	n, err := client.ZCard(context.Background(), prefix+"k").Result()
+	require.NoError(t, err)
+	assert.Equal(t, int64(7), n)
+	ttl, err := client.PTTL(context.Background(), prefix+"k").Result()
+	require.NoError(t, err)
+	assert.Greater(t, ttl, 59*time.Second)
+	assert.LessOrEqual(t, ttl, time.Minute)
+}
+
+func TestLocalCacheSparesRedis(t *testing.T) {
+	t.Parallel()
+	client, prefix := sharedClient(t)
+	l := redislimit.New(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second, LocalCache: true})
+	rate := ratelimit.Rate{Limit: 2, Window: 300 * time.Millisecond}
+	ctx := context.Background()
+	for range 2 {
+		res, err := l.Allow(ctx, "k", rate)
+		require.NoError(t, err)
+		require.True(t, res.Allowed)
+	}
+	res, err := l.Allow(ctx, "k", rate)
+	require.NoError(t, err)
+	require.False(t, res.Allowed)
+
+	// While the refusal is cached, Redis is not asked: deleting the key
+	// there does not let requests through.
+	require.NoError(t, client.Del(ctx, prefix+"k").Err())
+	cached, err := l.Allow(ctx, "k", rate)
+	require.NoError(t, err)
+	assert.False(t, cached.Allowed)
+	assert.Equal(t, 2, cached.Limit)
+	assert.Greater(t, cached.RetryAfter, time.Duration(0))
+	assert.LessOrEqual(t, cached.RetryAfter, res.RetryAfter)
+
+	// A different quota for the key is not answered from the cache.
+	res, err = l.Allow(ctx, "k", ratelimit.Rate{Limit: 3, Window: 300 * time.Millisecond})
+	require.NoError(t, err)
+	assert.True(t, res.Allowed)
+
+	// After RetryAfter Redis decides again.
+	time.Sleep(cached.RetryAfter + 10*time.Millisecond)
+	res, err = l.Allow(ctx, "k", rate)
+	require.NoError(t, err)
+	assert.True(t, res.Allowed)
+}
+
+func TestCrashedHolderFreesWithinLease(t *testing.T) {
+	t.Parallel()
+	client, prefix := sharedClient(t)
+	cfg := redislimit.ConnectionsConfig{Prefix: prefix, Lease: 300 * time.Millisecond, Timeout: 2 * time.Second}
+	crashed := redislimit.NewConnections(client, cfg)
+	alive := redislimit.NewConnections(client, cfg)
+	ctx := context.Background()
+
+	ok, err := crashed.Acquire(ctx, "alice", "c1", 2)
+	require.NoError(t, err)
+	require.True(t, ok)
+	ok, err = alive.Acquire(ctx, "alice", "c2", 2)
+	require.NoError(t, err)
+	require.True(t, ok)
+	acquiredAt := time.Now()
+
+	ok, err = alive.Acquire(ctx, "alice", "c3", 2)
+	require.NoError(t, err)
+	require.False(t, ok, "at the cap")
+
+	// alive renews its slot; crashed does not.
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error)
+	go func() { done <- alive.Run(runCtx) }()
+	defer func() { stop(); require.NoError(t, <-done) }()
+
+	var freedAfter time.Duration
+	require.Eventually(t, func() bool {
+		ok, err := alive.Acquire(ctx, "alice", "c3", 2)
+		require.NoError(t, err)
+		freedAfter = time.Since(acquiredAt)
+		return ok
+	}, 2*time.Second, 10*time.Millisecond)
+	assert.GreaterOrEqual(t, freedAfter, 250*time.Millisecond, "not before the lease ends")
+	assert.Less(t, freedAfter, 600*time.Millisecond, "within the lease")
+
+	// alive's renewed slot c2 survived several leases.
+	time.Sleep(400 * time.Millisecond)
+	require.NoError(t, alive.Renew(ctx, "alice", "c2"))
+	require.ErrorIs(t, crashed.Renew(ctx, "alice", "c1"), ratelimit.ErrNotHeld)
+
+	// The key expires once every lease ended.
+	require.NoError(t, alive.Release(ctx, "alice", "c2"))
+	require.NoError(t, alive.Release(ctx, "alice", "c3"))
+	n, err := client.Exists(ctx, prefix+"alice").Result()
+	require.NoError(t, err)
+	assert.Zero(t, n)
+}
+
+func TestRunReacquiresLostLease(t *testing.T) {
+	t.Parallel()
+	client, prefix := sharedClient(t)
+	c := redislimit.NewConnections(client, redislimit.ConnectionsConfig{
+		Prefix: prefix, Lease: 400 * time.Millisecond, RenewInterval: 50 * time.Millisecond, Timeout: 2 * time.Second,
+	})
+	ctx := context.Background()
+	ok, err := c.Acquire(ctx, "bob", "c1", 1)
+	require.NoError(t, err)
+	require.True(t, ok)
+	// Redis loses the data (e.g. restarted without persistence).
+	require.NoError(t, client.Del(ctx, prefix+"bob").Err())
+
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error)
+	go func() { done <- c.Run(runCtx) }()
+	defer func() { stop(); require.NoError(t, <-done) }()
+	require.Eventually(t, func() bool {
+		s, err := client.ZScore(ctx, prefix+"bob", "c1").Result()
+		return err == nil && s > 0
+	}, 2*time.Second, 10*time.Millisecond)
+	ok, err = c.Acquire(ctx, "bob", "other", 1)
+	require.NoError(t, err)
+	assert.False(t, ok, "the re-acquired slot counts")
+}
