@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync"
 
 	"github.com/google/uuid"
 	"github.com/pkgroute/pkgroute/auth"
@@ -79,18 +80,15 @@ func (r *PackageRouter[T]) Serve(ctx context.Context, req *Request[T]) Response 
 // Encode writes the response envelope of PROTOCOL.md section 1.3: pkg_id,
 // req_id, status_code, meta, data, in this order.
 func (r *PackageRouter[T]) Encode(pkg T, reqID uuid.UUID, resp Response) []byte {
-	meta, err := marshalOrNull(resp.Meta)
-	var data []byte
-	if err == nil {
-		data, err = marshalOrNull(resp.Data)
-	}
+	buf, err := appendEnvelope(make([]byte, 0, 256), pkg, reqID, resp)
 	if err != nil {
 		r.log.Error("encode response failed", "pkg_id", int64(pkg), "err", err)
-		resp = Fail(fmt.Errorf("encode response: %w", err))
-		meta = []byte("null")
-		data, _ = marshal(resp.Data)
+		buf, _ = appendEnvelope(buf[:0], pkg, reqID, Fail(fmt.Errorf("encode response: %w", err)))
 	}
-	buf := make([]byte, 0, 96+len(meta)+len(data))
+	return buf
+}
+
+func appendEnvelope[T ID](buf []byte, pkg T, reqID uuid.UUID, resp Response) ([]byte, error) {
 	buf = append(buf, `{"pkg_id":`...)
 	buf = strconv.AppendInt(buf, int64(pkg), 10)
 	buf = append(buf, `,"req_id":"`...)
@@ -98,52 +96,69 @@ func (r *PackageRouter[T]) Encode(pkg T, reqID uuid.UUID, resp Response) []byte 
 	buf = append(buf, `","status_code":`...)
 	buf = strconv.AppendInt(buf, int64(resp.Status), 10)
 	buf = append(buf, `,"meta":`...)
-	buf = append(buf, meta...)
+	buf, err := appendJSON(buf, resp.Meta)
+	if err != nil {
+		return buf, err
+	}
 	buf = append(buf, `,"data":`...)
-	buf = append(buf, data...)
-	buf = append(buf, '}')
-	return buf
+	if buf, err = appendJSON(buf, resp.Data); err != nil {
+		return buf, err
+	}
+	return append(buf, '}'), nil
 }
 
 // EncodePush writes a server push: exactly pkg_id, the zero UUID as req_id,
 // and data (PROTOCOL.md section 1.5).
 func EncodePush[T ID](pkg T, data any) ([]byte, error) {
-	d, err := marshalOrNull(data)
-	if err != nil {
-		return nil, err
-	}
-	buf := make([]byte, 0, 80+len(d))
+	buf := make([]byte, 0, 128)
 	buf = append(buf, `{"pkg_id":`...)
 	buf = strconv.AppendInt(buf, int64(pkg), 10)
 	buf = append(buf, `,"req_id":"00000000-0000-0000-0000-000000000000","data":`...)
-	buf = append(buf, d...)
-	buf = append(buf, '}')
-	return buf, nil
+	buf, err := appendJSON(buf, data)
+	if err != nil {
+		return nil, err
+	}
+	return append(buf, '}'), nil
 }
 
-func marshalOrNull(v any) ([]byte, error) {
+type jsonEncoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+var encoders = sync.Pool{New: func() any {
+	e := new(jsonEncoder)
+	e.enc = json.NewEncoder(&e.buf)
+	e.enc.SetEscapeHTML(false)
+	return e
+}}
+
+// appendJSON appends the JSON encoding of v (without HTML escaping) to dst.
+func appendJSON(dst []byte, v any) ([]byte, error) {
 	switch v := v.(type) {
 	case nil:
-		return []byte("null"), nil
+		return append(dst, "null"...), nil
 	case json.RawMessage:
 		if len(v) == 0 {
-			return []byte("null"), nil
+			return append(dst, "null"...), nil
 		}
-		return v, nil
+		return append(dst, v...), nil
 	}
-	return marshal(v)
+	e := encoders.Get().(*jsonEncoder)
+	defer func() {
+		if e.buf.Cap() <= 64<<10 {
+			e.buf.Reset()
+			encoders.Put(e)
+		}
+	}()
+	if err := e.enc.Encode(v); err != nil {
+		return dst, err
+	}
+	return append(dst, bytes.TrimSuffix(e.buf.Bytes(), []byte("\n"))...), nil
 }
 
 // marshal encodes v as JSON without HTML escaping.
-func marshal(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
-}
+func marshal(v any) ([]byte, error) { return appendJSON(nil, v) }
 
 func appendUUID(dst []byte, u uuid.UUID) []byte {
 	var s [36]byte

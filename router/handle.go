@@ -48,18 +48,19 @@ func decodeData(data []byte, v any, strict bool) error {
 	case *struct{}:
 		return nil
 	}
+	if !strict {
+		return cleanDecodeError(json.Unmarshal(data, v))
+	}
 	d := json.NewDecoder(bytes.NewReader(data))
-	if strict {
-		d.DisallowUnknownFields()
-	}
-	if err := d.Decode(v); err != nil {
-		return cleanDecodeError(err)
-	}
-	return nil
+	d.DisallowUnknownFields()
+	return cleanDecodeError(d.Decode(v))
 }
 
 // cleanDecodeError describes a decoding failure without echoing values.
 func cleanDecodeError(err error) error {
+	if err == nil {
+		return nil
+	}
 	switch e := err.(type) {
 	case *json.UnmarshalTypeError:
 		if e.Field != "" {

@@ -3,7 +3,9 @@ package router
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -39,7 +41,9 @@ func parseEnvelope(b []byte) envelope {
 		env.err = "request is not valid UTF-8"
 		return env
 	}
-	s := scanner{b: b}
+	s := scanners.Get().(*scanner)
+	s.reset(b)
+	defer scanners.Put(s)
 	s.ws()
 	if s.peek() != '{' {
 		env.err = "request must be a JSON object"
@@ -132,8 +136,8 @@ func (e *envelope) setErr(msg string) {
 func (e *envelope) setField(field int, raw []byte) {
 	switch field {
 	case 0:
-		n, err := strconv.ParseInt(string(raw), 10, 64)
-		if err != nil {
+		n, ok := parseInt(raw)
+		if !ok {
 			e.setErr("pkg_id must be an integer")
 			return
 		}
@@ -156,6 +160,8 @@ func (e *envelope) setField(field int, raw []byte) {
 	case 2:
 		switch {
 		case raw[0] == 'n':
+		case raw[0] == '"' && bytes.IndexByte(raw, '\\') < 0:
+			e.method = string(raw[1 : len(raw)-1])
 		case raw[0] == '"':
 			var m string
 			if err := json.Unmarshal(raw, &m); err != nil {
@@ -177,11 +183,50 @@ func (e *envelope) setField(field int, raw []byte) {
 	}
 }
 
+// parseInt parses a JSON integer that fits in int64.
+func parseInt(b []byte) (int64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 19 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if !isDigit(c) {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	if neg {
+		if n > 1<<63 {
+			return 0, false
+		}
+		return -int64(n), true
+	}
+	if n > 1<<63-1 {
+		return 0, false
+	}
+	return int64(n), true
+}
+
 func quoteKey(k []byte) string {
 	if len(k) > maxEchoedKeySize {
 		k = k[:maxEchoedKeySize]
 	}
 	return strconv.Quote(string(k))
+}
+
+var scanners = sync.Pool{New: func() any { return new(scanner) }}
+
+func (s *scanner) reset(b []byte) {
+	s.b, s.i, s.fail = b, 0, ""
+	if s.keys == nil {
+		s.keys = make([][]byte, 0, 32)
+	}
+	clear(s.keys[:cap(s.keys)])
+	s.keys = s.keys[:0]
 }
 
 // scanner checks JSON strictly: syntax, nesting depth, duplicate keys at any
@@ -191,7 +236,6 @@ type scanner struct {
 	i    int
 	fail string
 	keys [][]byte // keys of the objects being scanned, innermost last
-	arr  [32][]byte
 }
 
 // checkJSON reports whether b is one strict JSON value (with surrounding
@@ -294,9 +338,6 @@ func (s *scanner) array(depth int) bool {
 
 func (s *scanner) object(depth int) bool {
 	s.i++ // {
-	if s.keys == nil {
-		s.keys = s.arr[:0]
-	}
 	base := len(s.keys)
 	defer func() { s.keys = s.keys[:base] }()
 	var set map[string]struct{}
@@ -463,4 +504,154 @@ func (s *scanner) number() bool {
 		}
 	}
 	return true
+}
+
+// decodeAny decodes JSON that the scanner has already accepted into the
+// generic form that schema validation uses (maps, slices, strings, bools,
+// nil and json.Number), with fewer allocations than encoding/json.
+func decodeAny(b []byte) (any, error) {
+	d := anyDecoder{b: b}
+	d.ws()
+	v := d.value()
+	if d.err != nil {
+		return nil, d.err
+	}
+	return v, nil
+}
+
+type anyDecoder struct {
+	b   []byte
+	i   int
+	err error
+}
+
+func (d *anyDecoder) ws() {
+	for d.i < len(d.b) {
+		switch d.b[d.i] {
+		case ' ', '\t', '\n', '\r':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+func (d *anyDecoder) value() any {
+	if d.err != nil || d.i >= len(d.b) {
+		d.fail()
+		return nil
+	}
+	switch c := d.b[d.i]; {
+	case c == '{':
+		d.i++
+		m := make(map[string]any)
+		d.ws()
+		if d.i < len(d.b) && d.b[d.i] == '}' {
+			d.i++
+			return m
+		}
+		for d.err == nil {
+			d.ws()
+			k := d.str()
+			d.ws()
+			d.expect(':')
+			d.ws()
+			m[k] = d.value()
+			d.ws()
+			if d.i < len(d.b) && d.b[d.i] == ',' {
+				d.i++
+				continue
+			}
+			d.expect('}')
+			break
+		}
+		return m
+	case c == '[':
+		d.i++
+		a := []any{}
+		d.ws()
+		if d.i < len(d.b) && d.b[d.i] == ']' {
+			d.i++
+			return a
+		}
+		for d.err == nil {
+			d.ws()
+			a = append(a, d.value())
+			d.ws()
+			if d.i < len(d.b) && d.b[d.i] == ',' {
+				d.i++
+				continue
+			}
+			d.expect(']')
+			break
+		}
+		return a
+	case c == '"':
+		return d.str()
+	case c == 't':
+		d.i += 4
+		return true
+	case c == 'f':
+		d.i += 5
+		return false
+	case c == 'n':
+		d.i += 4
+		return nil
+	default:
+		start := d.i
+		for d.i < len(d.b) {
+			switch c := d.b[d.i]; {
+			case isDigit(c), c == '-', c == '+', c == '.', c == 'e', c == 'E':
+				d.i++
+				continue
+			}
+			break
+		}
+		return json.Number(d.b[start:d.i])
+	}
+}
+
+func (d *anyDecoder) expect(c byte) {
+	if d.i < len(d.b) && d.b[d.i] == c {
+		d.i++
+		return
+	}
+	d.fail()
+}
+
+func (d *anyDecoder) fail() {
+	if d.err == nil {
+		d.err = errors.New("invalid JSON")
+	}
+}
+
+func (d *anyDecoder) str() string {
+	if d.i >= len(d.b) || d.b[d.i] != '"' {
+		d.fail()
+		return ""
+	}
+	start := d.i
+	d.i++
+	escaped := false
+	for d.i < len(d.b) {
+		switch d.b[d.i] {
+		case '\\':
+			escaped = true
+			d.i += 2
+			continue
+		case '"':
+			d.i++
+			if !escaped {
+				return string(d.b[start+1 : d.i-1])
+			}
+			var s string
+			if err := json.Unmarshal(d.b[start:d.i], &s); err != nil {
+				d.fail()
+			}
+			return s
+		}
+		d.i++
+	}
+	d.fail()
+	return ""
 }

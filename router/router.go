@@ -68,6 +68,21 @@ func (a Access) String() string {
 // MarshalText encodes the access level by name.
 func (a Access) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
 
+// UnmarshalText decodes an access level name.
+func (a *Access) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "roles":
+		*a = AccessRoles
+	case "authenticated":
+		*a = AccessAuthenticated
+	case "public":
+		*a = AccessPublic
+	default:
+		return fmt.Errorf("router: unknown access %q", b)
+	}
+	return nil
+}
+
 // Route describes a registered package.
 type Route[T ID] struct {
 	ID        T
@@ -139,6 +154,7 @@ type PackageRouter[T ID] struct {
 	log    *slog.Logger
 	mu     sync.RWMutex
 	routes map[T]*Route[T]
+	pushes map[T]*PushRoute[T]
 	mws    []Middleware[T]
 }
 

@@ -71,10 +71,8 @@ func (cs *compiledSchema) validate(data []byte) (details []Detail, err error) {
 			details, err = nil, fmt.Errorf("schema validation panicked: %v", p)
 		}
 	}()
-	d := json.NewDecoder(bytes.NewReader(data))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil {
+	v, err := decodeAny(data)
+	if err != nil {
 		return nil, err
 	}
 	verr := cs.schema.Validate(v)
