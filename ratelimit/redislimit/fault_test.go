@@ -1,0 +1,211 @@
+package redislimit_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pkgroute/pkgroute/internal/errkind"
+	"github.com/pkgroute/pkgroute/internal/testenv"
+	"github.com/pkgroute/pkgroute/ratelimit"
+	"github.com/pkgroute/pkgroute/ratelimit/redislimit"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const (
+	faultTimeout = 100 * time.Millisecond
+	// faultMargin covers scheduling on a loaded machine under -race.
+	faultMargin = 150 * time.Millisecond
+)
+
+type decision struct {
+	phase    int32 // phase when the call started and ended, -1 if they differ
+	took     time.Duration
+	allowed  bool
+	remain   int
+	err      error
+	finished time.Time
+}
+
+const (
+	phaseHealthy int32 = iota
+	phaseStopped
+	phaseRestarted
+	phasePaused
+	phaseResumed
+)
+
+var phaseNames = []string{"healthy", "stopped", "restarted", "paused", "resumed"}
+
+// TestFaults runs load against a private redis-server that is stopped,
+// restarted (its script cache is then empty) and paused, in both fail modes.
+func TestFaults(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []ratelimit.FailMode{ratelimit.FailClosed, ratelimit.FailOpen} {
+		t.Run(mode.String(), func(t *testing.T) {
+			t.Parallel()
+			srv := testenv.StartRedis(t)
+			client, err := redislimit.NewClient(srv.URL(), faultTimeout)
+			require.NoError(t, err)
+			defer client.Close()
+			reg := prometheus.NewRegistry()
+			limiter := redislimit.New(client, redislimit.Config{FailMode: mode, Timeout: faultTimeout, RetryAfter: 2 * time.Second, Registerer: reg})
+			conns := redislimit.NewConnections(client, redislimit.ConnectionsConfig{FailMode: mode, Timeout: faultTimeout, Registerer: reg})
+			rate := ratelimit.Rate{Limit: 1000, Window: time.Minute}
+
+			var phase atomic.Int32
+			var mu sync.Mutex
+			var decisions []decision
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			for range 4 {
+				wg.Go(func() {
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						p := phase.Load()
+						start := time.Now()
+						res, err := limiter.Allow(context.Background(), "k", rate)
+						d := decision{phase: p, took: time.Since(start), allowed: res.Allowed, remain: res.Remaining, err: err, finished: time.Now()}
+						if phase.Load() != p {
+							d.phase = -1
+						}
+						mu.Lock()
+						decisions = append(decisions, d)
+						mu.Unlock()
+						time.Sleep(5 * time.Millisecond)
+					}
+				})
+			}
+			// A limiter failing closed tells when Redis answers again.
+			probe := redislimit.New(client, redislimit.Config{Timeout: faultTimeout})
+			recovered := func() bool {
+				_, err := probe.Allow(context.Background(), "probe", rate)
+				return err == nil
+			}
+			// After recovery the loaded limiter decides in Redis again:
+			// no errors, and its count of "k" goes down.
+			decidesAgain := func(since time.Time) {
+				t.Helper()
+				time.Sleep(150 * time.Millisecond)
+				mu.Lock()
+				defer mu.Unlock()
+				n, lowest := 0, rate.Limit
+				for _, d := range decisions {
+					if d.finished.After(since) && d.phase >= 0 {
+						n++
+						assert.NoError(t, d.err)
+						lowest = min(lowest, d.remain)
+					}
+				}
+				assert.Positive(t, n)
+				assert.Less(t, lowest, rate.Limit-5, "decisions made in Redis")
+			}
+			connAcquire := func(id string) (bool, error, time.Duration) {
+				start := time.Now()
+				ok, err := conns.Acquire(context.Background(), "alice", id, 5)
+				return ok, err, time.Since(start)
+			}
+
+			time.Sleep(200 * time.Millisecond)
+			ok, err, _ := connAcquire("healthy")
+			require.NoError(t, err)
+			require.True(t, ok)
+
+			phase.Store(phaseStopped)
+			srv.Stop()
+			time.Sleep(300 * time.Millisecond)
+			ok, err, took := connAcquire("stopped")
+			assert.LessOrEqual(t, took, faultTimeout+faultMargin, "acquire while stopped")
+			if mode == ratelimit.FailClosed {
+				assert.False(t, ok)
+				assert.Equal(t, errkind.Unavailable, errkind.Of(err))
+			} else {
+				assert.NoError(t, err)
+				assert.True(t, ok)
+			}
+
+			phase.Store(phaseRestarted)
+			srv.Start()
+			require.Eventually(t, recovered, 3*time.Second, 20*time.Millisecond, "recovery after restart")
+			decidesAgain(time.Now().Add(50 * time.Millisecond))
+			// The restarted server's script cache was empty: EVALSHA failed
+			// with NOSCRIPT and the script was sent again with EVAL.
+			info, err := client.Info(context.Background(), "errorstats", "commandstats").Result()
+			require.NoError(t, err)
+			assert.Contains(t, info, "errorstat_NOSCRIPT:count=")
+			assert.Contains(t, info, "cmdstat_eval:calls=")
+			ok, err, _ = connAcquire("restarted")
+			require.NoError(t, err)
+			require.True(t, ok)
+
+			phase.Store(phasePaused)
+			srv.Pause()
+			time.Sleep(300 * time.Millisecond)
+			ok, err, took = connAcquire("paused")
+			assert.LessOrEqual(t, took, faultTimeout+faultMargin, "acquire while paused")
+			if mode == ratelimit.FailClosed {
+				assert.False(t, ok)
+				assert.ErrorIs(t, err, ratelimit.ErrUnavailable)
+			} else {
+				assert.NoError(t, err)
+				assert.True(t, ok)
+			}
+
+			phase.Store(phaseResumed)
+			srv.Resume()
+			require.Eventually(t, recovered, 3*time.Second, 20*time.Millisecond, "recovery after resume")
+			decidesAgain(time.Now().Add(50 * time.Millisecond))
+			close(stop)
+			wg.Wait()
+
+			counts := map[string]int{}
+			var slowest time.Duration
+			for _, d := range decisions {
+				slowest = max(slowest, d.took)
+				assert.LessOrEqual(t, d.took, faultTimeout+faultMargin, "decision time in phase %d", d.phase)
+				switch d.phase {
+				case phaseHealthy:
+					assert.NoError(t, d.err)
+					assert.True(t, d.allowed)
+				case phaseStopped, phasePaused:
+					if mode == ratelimit.FailClosed {
+						require.Error(t, d.err, "phase %s", phaseNames[d.phase])
+						assert.Equal(t, errkind.Unavailable, errkind.Of(d.err))
+						assert.Equal(t, 2*time.Second, errkind.RetryAfterOf(d.err))
+						assert.False(t, d.allowed)
+					} else {
+						assert.NoError(t, d.err)
+						assert.True(t, d.allowed, "fail open admits")
+					}
+				}
+				if d.phase >= 0 {
+					counts[phaseNames[d.phase]]++
+				}
+			}
+			t.Logf("decisions per phase %v, slowest %v", counts, slowest)
+			assert.Positive(t, counts["stopped"])
+			assert.Positive(t, counts["paused"])
+			assert.Positive(t, testutil.ToFloat64(backendErrors(reg, mode)), "rate_limit_backend_errors_total{mode=%q}", mode)
+		})
+	}
+}
+
+func backendErrors(reg prometheus.Registerer, mode ratelimit.FailMode) prometheus.Collector {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "rate_limit_backend_errors_total",
+		Help: "Limiter backend failures, by the fail mode applied.",
+	}, []string{"mode"})
+	if err := reg.Register(c); err != nil {
+		c = err.(prometheus.AlreadyRegisteredError).ExistingCollector.(*prometheus.CounterVec)
+	}
+	return c.WithLabelValues(mode.String())
+}
