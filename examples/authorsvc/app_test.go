@@ -1,0 +1,189 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pkgroute/pkgroute/internal/testenv"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// syncBuffer is an io.Writer safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type app struct {
+	base   string
+	stdout *syncBuffer
+	stderr *syncBuffer
+}
+
+// startApp runs the service on a free port with env on top of test
+// defaults, and stops it at cleanup, checking that run returned nil.
+func startApp(t *testing.T, env map[string]string) *app {
+	t.Helper()
+	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	vars := map[string]string{"HTTP_ADDR": addr, "DATABASE_URL": "sqlite::memory:"}
+	for k, v := range env {
+		vars[k] = v
+	}
+	a := &app{base: "http://" + addr, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"authorsvc"}, func(k string) string { return vars[k] }, a.stdout, a.stderr)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			assert.NoError(t, err)
+		case <-time.After(15 * time.Second):
+			t.Error("run did not return after cancel")
+		}
+	})
+	require.Eventually(t, func() bool {
+		select {
+		case err := <-done:
+			done <- err
+			return true
+		default:
+		}
+		res, err := http.Get(a.base + "/health")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return true
+	}, 10*time.Second, 20*time.Millisecond)
+	return a
+}
+
+func (a *app) token(t *testing.T, user string) string {
+	t.Helper()
+	res, err := http.PostForm(a.base+"/realms/dev/protocol/openid-connect/token", url.Values{
+		"grant_type": {"password"}, "client_id": {"authorsvc"}, "username": {user}, "password": {user},
+	})
+	require.NoError(t, err)
+	defer res.Body.Close()
+	require.Equal(t, 200, res.StatusCode)
+	var body struct {
+		AccessToken string `json:"access_token"`
+	}
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&body))
+	require.NotEmpty(t, body.AccessToken)
+	return body.AccessToken
+}
+
+func (a *app) do(t *testing.T, method, path, token, body string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, a.base+path, strings.NewReader(body))
+	require.NoError(t, err)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	return res, b
+}
+
+func TestPingOverHTTPBridge(t *testing.T) {
+	a := startApp(t, nil)
+	tok := a.token(t, "reader")
+	res, body := a.do(t, "POST", "/api/pkg/10", tok, `{"req_id":"5b0c2f0e-8f3e-4a58-9c1b-2f7f4f1e9d3a","data":{"hello":"world"}}`)
+	require.Equal(t, 200, res.StatusCode, "%s", body)
+	assert.Equal(t, `{"pkg_id":10,"req_id":"5b0c2f0e-8f3e-4a58-9c1b-2f7f4f1e9d3a","status_code":0,"meta":null,"data":{"hello":"world"}}`, string(body))
+	assert.Equal(t, "DENY", res.Header.Get("X-Frame-Options"))
+
+	res, body = a.do(t, "POST", "/api/pkg/10", "", `{"data":{}}`)
+	assert.Equal(t, 401, res.StatusCode)
+	assert.Equal(t, "Bearer", res.Header.Get("WWW-Authenticate"))
+	assert.JSONEq(t, `{"error":{"code":"authentication_failed","msg":"Authentication required","details":null}}`, string(body))
+
+	res, _ = a.do(t, "POST", "/api/pkg/10", tok+"x", `{"data":{}}`)
+	assert.Equal(t, 401, res.StatusCode)
+	assert.Equal(t, `Bearer error="invalid_token"`, res.Header.Get("WWW-Authenticate"))
+
+	res, body = a.do(t, "POST", "/api/pkg/10", tok, `not json`)
+	assert.Equal(t, 400, res.StatusCode)
+	assert.Contains(t, string(body), `"code":"invalid_request"`)
+	assert.NotContains(t, a.stderr.String(), tok, "tokens never reach the log")
+}
+
+func TestHealthAndMetrics(t *testing.T) {
+	a := startApp(t, nil)
+	res, body := a.do(t, "GET", "/health", "", "")
+	require.Equal(t, 200, res.StatusCode)
+	var h map[string]any
+	require.NoError(t, json.Unmarshal(body, &h))
+	assert.Equal(t, "healthy", h["status"])
+	assert.Equal(t, "disabled", h["redis"])
+	res, body = a.do(t, "GET", "/metrics", "", "")
+	require.Equal(t, 200, res.StatusCode)
+	assert.Contains(t, string(body), "http_requests_total")
+}
+
+func TestRoutesFlag(t *testing.T) {
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"authorsvc", "-routes"}, func(string) string { return "" }, &out, io.Discard)
+	require.NoError(t, err)
+	assert.Contains(t, out.String(), "PING")
+	assert.Contains(t, out.String(), "POST /api/pkg/{pkg_id}")
+}
+
+func TestBadConfiguration(t *testing.T) {
+	for _, tc := range []struct{ name, value, want string }{
+		{"HTTP_ADDR", "", ""},
+		{"RATE_LIMIT_PER_MINUTE", "ten", "RATE_LIMIT_PER_MINUTE"},
+		{"DATABASE_URL", "mysql://x", "DATABASE_URL"},
+		{"REDIS_URL", "http://x", "REDIS_URL"},
+		{"KEYCLOAK_BASE_URL", "https://sso.example.com", "KEYCLOAK_BASE_URL"},
+		{"LOG_FORMAT", "xml", "LOG_FORMAT"},
+		{"RATE_LIMIT_FAIL_MODE", "maybe", "RATE_LIMIT_FAIL_MODE"},
+		{"ALLOWED_WS_ORIGINS", "app.example.com", "ALLOWED_WS_ORIGINS"},
+		{"TRUSTED_PROXIES", "10.0.0.0/99", "TRUSTED_PROXIES"},
+	} {
+		if tc.want == "" {
+			continue
+		}
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{tc.name: tc.value}
+			err := run(context.Background(), []string{"authorsvc"}, func(k string) string { return env[k] }, io.Discard, io.Discard)
+			require.Error(t, err)
+			var cerr *configError
+			require.ErrorAs(t, err, &cerr)
+			assert.Contains(t, err.Error(), tc.want)
+			assert.NotContains(t, err.Error(), "\n")
+		})
+	}
+}

@@ -1,0 +1,260 @@
+package main
+
+import (
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config is the service configuration, read from the environment.
+type config struct {
+	HTTPAddr           string
+	DatabaseURL        string
+	RedisURL           string
+	KeycloakBaseURL    string
+	KeycloakRealm      string
+	KeycloakClientID   string
+	KeycloakSecret     string
+	AuthLeeway         time.Duration
+	AuthRealmRoles     bool
+	RateLimitEnabled   bool
+	RateLimitPerMinute int
+	RateLimitBurst     int
+	RateLimitFailOpen  bool
+	WSMaxConnsPerUser  int
+	WSMessageRate      int
+	WSAbuseCloseAfter  int
+	WSMaxMessageSize   int64
+	WSAuthTimeout      time.Duration
+	AllowedHosts       []string
+	AllowedWSOrigins   []string
+	TrustedProxies     []netip.Prefix
+	MaxRequestBodySize int64
+	AuditEnabled       bool
+	AuditQueueMaxSize  int
+	AuditBatchSize     int
+	AuditBatchTimeout  time.Duration
+	AuditQueueTimeout  time.Duration
+	AuditRetentionDays int
+	LogLevel           string
+	LogFormat          string
+	ShutdownTimeout    time.Duration
+	devIssuer          bool // no Keycloak configured: the development issuer signs tokens
+	databaseIsPostgres bool
+	databaseSQLitePath string
+}
+
+// configError is a configuration mistake: start-up stops with exit code 2.
+type configError struct {
+	name, value, why string
+}
+
+func (e *configError) Error() string {
+	if e.value == "" {
+		return fmt.Sprintf("invalid configuration: %s: %s", e.name, e.why)
+	}
+	return fmt.Sprintf("invalid configuration: %s=%q: %s", e.name, e.value, e.why)
+}
+
+// loadConfig reads the configuration through getenv.
+func loadConfig(getenv func(string) string) (*config, error) {
+	p := envParser{getenv: getenv}
+	c := &config{
+		HTTPAddr:           p.str("HTTP_ADDR", "127.0.0.1:8000"),
+		DatabaseURL:        p.str("DATABASE_URL", "sqlite:authorsvc.db"),
+		RedisURL:           p.str("REDIS_URL", ""),
+		KeycloakBaseURL:    p.str("KEYCLOAK_BASE_URL", ""),
+		KeycloakRealm:      p.str("KEYCLOAK_REALM", ""),
+		KeycloakClientID:   p.str("KEYCLOAK_CLIENT_ID", ""),
+		KeycloakSecret:     p.str("KEYCLOAK_CLIENT_SECRET", ""),
+		AuthLeeway:         time.Duration(p.integer("AUTH_LEEWAY_SECONDS", 30, 0)) * time.Second,
+		AuthRealmRoles:     p.boolean("AUTH_REALM_ROLES", false),
+		RateLimitEnabled:   p.boolean("RATE_LIMIT_ENABLED", true),
+		RateLimitPerMinute: p.integer("RATE_LIMIT_PER_MINUTE", 60, 1),
+		RateLimitBurst:     p.integer("RATE_LIMIT_BURST", 0, 0),
+		RateLimitFailOpen:  p.oneOf("RATE_LIMIT_FAIL_MODE", "open", "open", "closed") == "open",
+		WSMaxConnsPerUser:  p.integer("WS_MAX_CONNECTIONS_PER_USER", 5, 0),
+		WSMessageRate:      p.integer("WS_MESSAGE_RATE_LIMIT", 100, 0),
+		WSAbuseCloseAfter:  p.integer("WS_ABUSE_CLOSE_AFTER", 20, 0),
+		WSMaxMessageSize:   int64(p.integer("WS_MAX_MESSAGE_SIZE", 65536, 1)),
+		WSAuthTimeout:      time.Duration(p.integer("WS_AUTH_TIMEOUT_SECONDS", 5, 1)) * time.Second,
+		AllowedHosts:       p.list("ALLOWED_HOSTS", "*"),
+		AllowedWSOrigins:   p.list("ALLOWED_WS_ORIGINS", ""),
+		MaxRequestBodySize: int64(p.integer("MAX_REQUEST_BODY_SIZE", 1<<20, 1)),
+		AuditEnabled:       p.boolean("AUDIT_LOG_ENABLED", true),
+		AuditQueueMaxSize:  p.integer("AUDIT_QUEUE_MAX_SIZE", 10000, 1),
+		AuditBatchSize:     p.integer("AUDIT_BATCH_SIZE", 100, 1),
+		AuditBatchTimeout:  p.duration("AUDIT_BATCH_TIMEOUT", time.Second),
+		AuditQueueTimeout:  p.duration("AUDIT_QUEUE_TIMEOUT", time.Second),
+		AuditRetentionDays: p.integer("AUDIT_LOG_RETENTION_DAYS", 365, 1),
+		LogLevel:           p.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "warning", "error"),
+		LogFormat:          p.oneOf("LOG_FORMAT", "human", "human", "json"),
+		ShutdownTimeout:    time.Duration(p.integer("SHUTDOWN_TIMEOUT_SECONDS", 10, 1)) * time.Second,
+	}
+	for _, s := range p.list("TRUSTED_PROXIES", "") {
+		pfx, err := netip.ParsePrefix(s)
+		if err != nil {
+			if a, aerr := netip.ParseAddr(s); aerr == nil {
+				pfx = netip.PrefixFrom(a, a.BitLen())
+			} else {
+				p.fail("TRUSTED_PROXIES", s, "not a CIDR")
+				continue
+			}
+		}
+		c.TrustedProxies = append(c.TrustedProxies, pfx)
+	}
+	for _, o := range c.AllowedWSOrigins {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			p.fail("ALLOWED_WS_ORIGINS", o, "want a full origin such as https://app.example.com:8443, or *")
+		}
+	}
+	if p.err != nil {
+		return nil, p.err
+	}
+	switch db := c.DatabaseURL; {
+	case strings.HasPrefix(db, "sqlite:"):
+		c.databaseSQLitePath = strings.TrimPrefix(db, "sqlite:")
+		if c.databaseSQLitePath == "" {
+			return nil, &configError{"DATABASE_URL", db, "sqlite: needs a path or :memory:"}
+		}
+	case strings.HasPrefix(db, "postgres://"), strings.HasPrefix(db, "postgresql://"):
+		if _, err := url.Parse(db); err != nil {
+			return nil, &configError{"DATABASE_URL", redact(db), "not a URL"}
+		}
+		c.databaseIsPostgres = true
+	default:
+		return nil, &configError{"DATABASE_URL", redact(db), "unknown scheme; want sqlite:<path>, sqlite::memory: or postgres://"}
+	}
+	if c.RedisURL != "" {
+		u, err := url.Parse(c.RedisURL)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			return nil, &configError{"REDIS_URL", redact(c.RedisURL), "want redis://host:port/db"}
+		}
+	}
+	set := 0
+	for _, v := range []string{c.KeycloakBaseURL, c.KeycloakRealm, c.KeycloakClientID} {
+		if v != "" {
+			set++
+		}
+	}
+	switch set {
+	case 0:
+		c.devIssuer = true
+	case 3:
+		u, err := url.Parse(c.KeycloakBaseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, &configError{"KEYCLOAK_BASE_URL", c.KeycloakBaseURL, "want http(s)://host[:port]"}
+		}
+		c.KeycloakBaseURL = strings.TrimSuffix(c.KeycloakBaseURL, "/")
+	default:
+		return nil, &configError{"KEYCLOAK_BASE_URL", "", "KEYCLOAK_BASE_URL, KEYCLOAK_REALM and KEYCLOAK_CLIENT_ID must be set together (or none of them for the development issuer)"}
+	}
+	return c, nil
+}
+
+// redact hides the password of a URL.
+func redact(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	return u.Redacted()
+}
+
+type envParser struct {
+	getenv func(string) string
+	err    error
+}
+
+func (p *envParser) fail(name, value, why string) {
+	if p.err == nil {
+		p.err = &configError{name, value, why}
+	}
+}
+
+func (p *envParser) str(name, def string) string {
+	if v := strings.TrimSpace(p.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (p *envParser) integer(name string, def, minimum int) int {
+	v := p.str(name, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		p.fail(name, v, "not an integer")
+		return def
+	}
+	if n < minimum {
+		p.fail(name, v, fmt.Sprintf("must be at least %d", minimum))
+		return def
+	}
+	return n
+}
+
+func (p *envParser) boolean(name string, def bool) bool {
+	v := p.str(name, "")
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		p.fail(name, v, "want true or false")
+		return def
+	}
+	return b
+}
+
+func (p *envParser) duration(name string, def time.Duration) time.Duration {
+	v := p.str(name, "")
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		// A bare number means seconds.
+		f, ferr := strconv.ParseFloat(v, 64)
+		if ferr != nil {
+			p.fail(name, v, "want a duration such as 1s or 500ms")
+			return def
+		}
+		d = time.Duration(f * float64(time.Second))
+	}
+	if d <= 0 {
+		p.fail(name, v, "must be positive")
+		return def
+	}
+	return d
+}
+
+func (p *envParser) oneOf(name, def string, allowed ...string) string {
+	v := strings.ToLower(p.str(name, def))
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	p.fail(name, v, "want one of "+strings.Join(allowed, ", "))
+	return def
+}
+
+func (p *envParser) list(name, def string) []string {
+	var out []string
+	for _, s := range strings.Split(p.str(name, def), ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
