@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"sync"
 
 	"github.com/pkgroute/pkgroute/auth"
 )
@@ -59,12 +60,14 @@ const unmatchedRoute = "unmatched"
 
 // requestInfo is shared, through the request context, between the observing
 // layers (AccessLog, Metrics) and Routes, which sits below the application's
-// layers and learns the matched pattern and the principal. All its fields are
-// used by the request's goroutine only.
+// layers and learns the matched pattern and the principal. It is locked
+// because an application layer may run the rest of the chain on another
+// goroutine (http.TimeoutHandler does).
 type requestInfo struct {
+	mu        sync.Mutex
 	route     string // "" until Routes matched a pattern
 	principal *auth.Principal
-	onRoute   []func(route string)
+	onRoute   []func(route string) // run under mu
 }
 
 // observe returns the request's info holder, adding one to the context when
@@ -82,7 +85,11 @@ func infoFrom(ctx context.Context) *requestInfo {
 	return info
 }
 
-func (i *requestInfo) setRoute(route string) {
+// routed records what Routes learnt and runs the route hooks.
+func (i *requestInfo) routed(route string, p *auth.Principal) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.principal = p
 	if route == "" || route == i.route {
 		return
 	}
@@ -92,12 +99,22 @@ func (i *requestInfo) setRoute(route string) {
 	}
 }
 
+// locked runs f under the info's lock.
+func (i *requestInfo) locked(f func()) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	f()
+}
+
 // routeOf is the route label of a finished request as seen by an observer:
 // the pattern Routes reported, else the pattern on the observer's own
 // request, else "unmatched".
 func (i *requestInfo) routeOf(r *http.Request) string {
-	if i.route != "" {
-		return i.route
+	i.mu.Lock()
+	route := i.route
+	i.mu.Unlock()
+	if route != "" {
+		return route
 	}
 	if r.Pattern != "" && r.Method != http.MethodConnect {
 		return routeLabel(r.Pattern)
@@ -107,7 +124,9 @@ func (i *requestInfo) routeOf(r *http.Request) string {
 
 // userOf names the caller for logs.
 func (i *requestInfo) userOf(r *http.Request) string {
+	i.mu.Lock()
 	p := i.principal
+	i.mu.Unlock()
 	if p == nil {
 		p = auth.FromContext(r.Context())
 	}

@@ -120,7 +120,7 @@ type stack struct {
 
 // newStack builds the standard order around a mux with one route per
 // status class.
-func newStack(t *testing.T) *stack {
+func newStack(t testing.TB) *stack {
 	t.Helper()
 	logs := &syncBuffer{}
 	logger := jsonLogger(logs)

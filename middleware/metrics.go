@@ -95,33 +95,50 @@ func (m *Metrics) Middleware(next http.Handler) http.Handler {
 		start := time.Now()
 		info, r := observe(r)
 		method := methodLabel(r.Method)
-		route := unmatchedRoute
-		if info.route != "" {
-			route = info.route
-		}
-		gauge := m.inProgress.WithLabelValues(method, route)
-		gauge.Inc()
-		info.onRoute = append(info.onRoute, func(rt string) {
-			gauge.Dec()
-			route = rt
+		// route and gauge move from "unmatched" to the pattern when Routes
+		// reports it; finished stops a late report (from a goroutine that
+		// outlived the request) from touching the gauge again.
+		var (
+			route    = unmatchedRoute
+			gauge    prometheus.Gauge
+			finished bool
+		)
+		info.locked(func() {
+			if info.route != "" {
+				route = info.route
+			}
 			gauge = m.inProgress.WithLabelValues(method, route)
 			gauge.Inc()
+			info.onRoute = append(info.onRoute, func(rt string) {
+				if finished {
+					return
+				}
+				gauge.Dec()
+				route = rt
+				gauge = m.inProgress.WithLabelValues(method, route)
+				gauge.Inc()
+			})
 		})
 		rw := &respWriter{w: w}
 		done := false
 		defer func() {
-			gauge.Dec()
+			var rt string
+			info.locked(func() {
+				finished = true
+				gauge.Dec()
+				rt = route
+			})
 			status := rw.status
 			if !done {
 				status = http.StatusInternalServerError
 			} else if status == 0 {
 				status = http.StatusOK
 			}
-			if route == unmatchedRoute {
-				route = info.routeOf(r)
+			if rt == unmatchedRoute {
+				rt = info.routeOf(r)
 			}
-			m.requests.WithLabelValues(method, route, strconv.Itoa(status)).Inc()
-			m.duration.WithLabelValues(method, route).Observe(time.Since(start).Seconds())
+			m.requests.WithLabelValues(method, rt, strconv.Itoa(status)).Inc()
+			m.duration.WithLabelValues(method, rt).Observe(time.Since(start).Seconds())
 		}()
 		next.ServeHTTP(rw, r)
 		done = true

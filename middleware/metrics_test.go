@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -180,4 +181,41 @@ func TestMetricsHandlerNilGatherer(t *testing.T) {
 	middleware.MetricsHandler(nil).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	assert.Equal(t, http.StatusOK, rec.Code)
 	assert.Empty(t, rec.Body.String())
+}
+
+// A layer that runs the rest of the chain on another goroutine
+// (http.TimeoutHandler) may report the route after the request was
+// answered; the in-progress gauge must not be left raised.
+func TestMetricsLateRouteReport(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := middleware.NewMetrics(middleware.MetricsConfig{Registerer: reg})
+	require.NoError(t, err)
+	mux := http.NewServeMux()
+	innerDone := make(chan struct{})
+	mux.HandleFunc("GET /slow", func(w http.ResponseWriter, r *http.Request) { close(innerDone) })
+	release := make(chan struct{})
+	late := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release // only after the timeout answered
+		middleware.Routes(mux).ServeHTTP(w, r)
+	})
+	h := m.Middleware(http.TimeoutHandler(late, 10*time.Millisecond, "timeout"))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/slow", nil))
+	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	close(release)
+	<-innerDone
+
+	fams, err := reg.Gather()
+	require.NoError(t, err)
+	for _, f := range fams {
+		switch f.GetName() {
+		case "http_requests_in_progress":
+			for _, mm := range f.GetMetric() {
+				assert.InDelta(t, 0, mm.GetGauge().GetValue(), 0, labels(mm))
+			}
+		case "http_requests_total":
+			require.Len(t, f.GetMetric(), 1)
+			assert.Equal(t, map[string]string{"method": "GET", "route": "unmatched", "status": "503"}, labels(f.GetMetric()[0]))
+		}
+	}
 }

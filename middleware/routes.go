@@ -21,10 +21,11 @@ func Routes(mux *http.ServeMux) http.Handler {
 			pattern = "" // a CONNECT redirect reports the raw path
 		}
 		if info := infoFrom(r.Context()); info != nil {
-			info.principal = auth.FromContext(r.Context())
+			route := ""
 			if pattern != "" {
-				info.setRoute(routeLabel(pattern))
+				route = routeLabel(pattern)
 			}
+			info.routed(route, auth.FromContext(r.Context()))
 		}
 		if pattern == "" {
 			inner := w
