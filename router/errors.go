@@ -37,17 +37,55 @@ var (
 // Error is an error with its wire representation: a status code, a code,
 // a message and optional details.
 type Error struct {
-	Status     StatusCode
-	Code       string
-	Msg        string
-	Details    any
-	RetryAfter time.Duration
+	Status  StatusCode
+	Code    string
+	Msg     string
+	Details any
+	// Retry tells rate-limited or unavailable callers when to retry.
+	Retry time.Duration
 	// Err is the underlying cause, if any; it is never sent.
 	Err error
 }
 
-// Error returns the code and the message.
-func (e *Error) Error() string { return e.Code + ": " + e.Msg }
+// Error returns the message.
+func (e *Error) Error() string { return e.Msg }
+
+// ErrorKind classifies the error for other transports (the HTTP error body).
+func (e *Error) ErrorKind() errkind.Kind {
+	switch e.Code {
+	case CodeNotFound, CodeUnknownPackage:
+		return errkind.NotFound
+	case CodeConflict:
+		return errkind.Conflict
+	case CodeInvalidData:
+		return errkind.InvalidData
+	case CodeInvalidRequest:
+		return errkind.InvalidRequest
+	case CodePermissionDenied:
+		return errkind.Forbidden
+	case CodeRateLimitExceeded:
+		return errkind.RateLimited
+	case CodeServiceUnavailable:
+		return errkind.Unavailable
+	case CodeTimeout:
+		return errkind.Timeout
+	}
+	switch e.Status {
+	case StatusInvalidData:
+		return errkind.InvalidData
+	case StatusPermissionDenied:
+		return errkind.Forbidden
+	case StatusRateLimited:
+		return errkind.RateLimited
+	}
+	return errkind.Internal
+}
+
+// ErrorDetails returns the details.
+func (e *Error) ErrorDetails() any { return e.Details }
+
+// RetryAfter returns the retry hint.
+func (e *Error) RetryAfter() time.Duration { return e.Retry }
 
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
@@ -55,9 +93,9 @@ func (e *Error) Unwrap() error { return e.Err }
 // Body returns the wire error object.
 func (e *Error) Body() *ErrorBody {
 	b := &ErrorBody{Code: e.Code, Msg: e.Msg, Details: e.Details}
-	if e.RetryAfter > 0 || e.Code == CodeRateLimitExceeded || e.Code == CodeServiceUnavailable {
-		ms := e.RetryAfter.Milliseconds()
-		if ms <= 0 && e.RetryAfter > 0 {
+	if e.Retry > 0 || e.Code == CodeRateLimitExceeded || e.Code == CodeServiceUnavailable {
+		ms := e.Retry.Milliseconds()
+		if ms <= 0 && e.Retry > 0 {
 			ms = 1
 		}
 		b.RetryAfterMS = &ms
@@ -95,7 +133,7 @@ func ToError(err error) *Error {
 		return &Error{Status: StatusError, Code: CodeTimeout, Msg: "the request exceeded its deadline", Err: err}
 	}
 	k := errkind.Of(err)
-	out := &Error{Err: err, Msg: err.Error(), Details: errkind.DetailsOf(err), RetryAfter: errkind.RetryAfterOf(err)}
+	out := &Error{Err: err, Msg: err.Error(), Details: errkind.DetailsOf(err), Retry: errkind.RetryAfterOf(err)}
 	switch k {
 	case errkind.NotFound:
 		out.Status, out.Code = StatusError, CodeNotFound
@@ -116,7 +154,7 @@ func ToError(err error) *Error {
 	case errkind.Unauthenticated:
 		out.Status, out.Code = StatusPermissionDenied, CodePermissionDenied
 	default:
-		out.Status, out.Code, out.Msg, out.Details, out.RetryAfter = StatusError, CodeInternalError, internalMsg, nil, 0
+		out.Status, out.Code, out.Msg, out.Details, out.Retry = StatusError, CodeInternalError, internalMsg, nil, 0
 	}
 	return out
 }

@@ -1,0 +1,621 @@
+package ws
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/gorilla/websocket"
+	"github.com/pkgroute/pkgroute/auth"
+	"github.com/pkgroute/pkgroute/internal/errkind"
+	"github.com/pkgroute/pkgroute/ratelimit"
+	"github.com/pkgroute/pkgroute/router"
+)
+
+// Close codes of PROTOCOL.md section 1.6 that gorilla/websocket has no
+// name for, and the reasons the contract fixes.
+const (
+	CloseUnauthorized = 4001
+	CloseAuthTimeout  = 4002
+	CloseTokenExpired = 4003
+
+	closeAbnormal = websocket.CloseAbnormalClosure // no close frame: counted as 1006
+
+	reasonUnauthorized = "unauthorized"
+	reasonAuthTimeout  = "auth timeout"
+	reasonExpired      = "token expired"
+	reasonConnLimit    = "maximum concurrent connections exceeded"
+	reasonSlowConsumer = "slow consumer"
+	reasonRateAbuse    = "message rate limit exceeded"
+	reasonShutdown     = "server shutting down"
+)
+
+// closeReq is a decision to close a connection.
+type closeReq struct {
+	code   int
+	reason string
+	flush  bool // write the queued messages before the close frame
+	frame  bool // send a close frame (false: already sent, or the peer is gone)
+}
+
+// conn is one WebSocket connection: a reader goroutine (auth, requests)
+// and a writer goroutine (send queue, pings, the close handshake).
+type conn[T router.ID] struct {
+	e         *Endpoint[T]
+	id        string
+	ws        *websocket.Conn
+	nc        net.Conn
+	principal atomic.Pointer[auth.Principal]
+	ctx       context.Context // parent of request contexts; cancelled when closing starts
+	cancel    context.CancelFunc
+
+	mu       sync.Mutex
+	queue    [][]byte
+	queued   int // bytes in queue and being written
+	closing  *closeReq
+	inflight map[uuid.UUID]struct{}
+	expiry   *time.Timer
+	accepted bool // authenticated and counted as active
+	slot     bool // holds a connection slot
+
+	awaitingPong atomic.Bool
+	consecutive  int // consecutive rate-limited messages (reader only)
+
+	wake       chan struct{} // wakes the writer
+	authed     chan struct{} // closed once authenticated: starts pings
+	readerDone chan struct{}
+	done       chan struct{} // closed when both goroutines have finished
+	sem        chan struct{} // in-flight request slots
+	handlers   sync.WaitGroup
+}
+
+func (c *conn[T]) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// requestClose starts closing the connection, unless it is already
+// closing. It never blocks.
+func (c *conn[T]) requestClose(cr closeReq) bool {
+	c.mu.Lock()
+	if c.closing != nil {
+		c.mu.Unlock()
+		return false
+	}
+	c.closing = &cr
+	c.mu.Unlock()
+	c.cancel()
+	c.signal()
+	return true
+}
+
+// forceClose replaces a pending flushing close (the queue can no longer be
+// written) or starts one.
+func (c *conn[T]) forceClose(cr closeReq) {
+	c.mu.Lock()
+	if c.closing == nil || c.closing.flush {
+		c.closing = &cr
+	}
+	c.mu.Unlock()
+	c.cancel()
+	c.signal()
+}
+
+func (c *conn[T]) isClosing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closing != nil
+}
+
+// enqueue queues msg for the writer. A full queue closes the connection
+// with 1008 "slow consumer". It never blocks.
+func (c *conn[T]) enqueue(msg []byte) bool {
+	c.mu.Lock()
+	if c.closing != nil {
+		c.mu.Unlock()
+		return false
+	}
+	if c.queued+len(msg) > c.e.cfg.SendQueueBytes {
+		c.mu.Unlock()
+		c.e.log.Info("ws: slow consumer", "conn_id", c.id)
+		c.requestClose(closeReq{code: websocket.ClosePolicyViolation, reason: reasonSlowConsumer, frame: true})
+		return false
+	}
+	c.queue = append(c.queue, msg)
+	c.queued += len(msg)
+	c.mu.Unlock()
+	c.signal()
+	return true
+}
+
+// accept marks the connection authenticated as p.
+func (c *conn[T]) accept(p *auth.Principal) {
+	c.principal.Store(p)
+	c.armExpiry(p)
+	c.mu.Lock()
+	c.accepted = true
+	c.mu.Unlock()
+	c.e.accepted(c)
+}
+
+func (c *conn[T]) armExpiry(p *auth.Principal) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p.ExpiresAt.IsZero() {
+		if c.expiry != nil {
+			c.expiry.Stop()
+		}
+		return
+	}
+	d := time.Until(p.ExpiresAt.Add(c.e.cfg.ExpiryLeeway))
+	if c.expiry == nil {
+		c.expiry = time.AfterFunc(d, c.expired)
+	} else {
+		c.expiry.Reset(d)
+	}
+}
+
+func (c *conn[T]) expired() {
+	p := c.principal.Load()
+	if p == nil || p.ExpiresAt.IsZero() || time.Now().Before(p.ExpiresAt.Add(c.e.cfg.ExpiryLeeway)) {
+		return // refreshed meanwhile
+	}
+	c.requestClose(closeReq{code: CloseTokenExpired, reason: reasonExpired, flush: true, frame: true})
+}
+
+// read is the reader goroutine.
+func (c *conn[T]) read(firstMessage bool) {
+	defer close(c.readerDone)
+	if firstMessage && !c.authenticate() {
+		return
+	}
+	for {
+		mt, data, err := c.ws.ReadMessage()
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		if c.isClosing() {
+			c.discard()
+			return
+		}
+		if !c.checkFrame(mt, data) {
+			c.discard()
+			return
+		}
+		if !c.handle(data) {
+			c.discard()
+			return
+		}
+	}
+}
+
+// checkFrame closes with 1003 for binary frames and 1007 for invalid
+// UTF-8.
+func (c *conn[T]) checkFrame(mt int, data []byte) bool {
+	if mt != websocket.TextMessage {
+		c.requestClose(closeReq{code: websocket.CloseUnsupportedData, reason: "binary frames are not supported", frame: true})
+		return false
+	}
+	if !utf8.Valid(data) {
+		c.requestClose(closeReq{code: websocket.CloseInvalidFramePayloadData, reason: "invalid UTF-8", frame: true})
+		return false
+	}
+	return true
+}
+
+// readFailed closes after a read error and drains what the peer still
+// sends, so that the close frame is not lost to a TCP reset.
+func (c *conn[T]) readFailed(err error) {
+	var ce *websocket.CloseError
+	switch {
+	case errors.As(err, &ce):
+		// The peer's close: echo its code.
+		c.requestClose(closeReq{code: ce.Code, frame: true})
+		return
+	case errors.Is(err, websocket.ErrReadLimit):
+		c.requestClose(closeReq{code: websocket.CloseMessageTooBig}) // gorilla sent 1009
+	case isNetError(err):
+		c.requestClose(closeReq{code: closeAbnormal})
+		return
+	default: // a protocol error; gorilla sent 1002
+		c.requestClose(closeReq{code: websocket.CloseProtocolError})
+	}
+	c.drainRaw()
+}
+
+// discard reads and drops messages until the peer's close frame or an
+// error.
+func (c *conn[T]) discard() {
+	for {
+		_, r, err := c.ws.NextReader()
+		if err != nil {
+			var ce *websocket.CloseError
+			if !errors.As(err, &ce) && !isNetError(err) {
+				c.drainRaw()
+			}
+			return
+		}
+		if _, err := io.Copy(io.Discard, r); err != nil {
+			return
+		}
+	}
+}
+
+// drainRaw reads the raw connection until the peer closes it or the close
+// grace passes.
+func (c *conn[T]) drainRaw() {
+	_ = c.nc.SetReadDeadline(time.Now().Add(c.e.cfg.CloseGrace))
+	var buf [256]byte
+	for {
+		if _, err := c.nc.Read(buf[:]); err != nil {
+			return
+		}
+	}
+}
+
+func isNetError(err error) bool {
+	var ne net.Error
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.As(err, &ne)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// authenticate runs the first-message handshake.
+func (c *conn[T]) authenticate() bool {
+	e := c.e
+	_ = c.ws.SetReadDeadline(time.Now().Add(e.cfg.AuthTimeout))
+	mt, data, err := c.ws.ReadMessage()
+	if err != nil {
+		if isTimeout(err) && c.requestClose(closeReq{code: CloseAuthTimeout, reason: reasonAuthTimeout, frame: true}) {
+			e.metrics.conn(statusRejectedAuthTimeout)
+			c.drainRaw()
+			return false
+		}
+		c.readFailed(err)
+		return false
+	}
+	if c.isClosing() {
+		c.discard()
+		return false
+	}
+	if !c.checkFrame(mt, data) {
+		e.metrics.conn(statusRejectedAuth)
+		c.discard()
+		return false
+	}
+	p, err := e.verifyFrame(c.ctx, data)
+	if err != nil {
+		e.metrics.conn(statusRejectedAuth)
+		c.requestClose(authCloseReq(err))
+		c.discard()
+		return false
+	}
+	ok, err := e.acquireSlot(c.ctx, p, c.id)
+	if err != nil || !ok {
+		cr := closeReq{code: websocket.ClosePolicyViolation, reason: reasonConnLimit, frame: true}
+		if err != nil {
+			e.log.Error("ws: connection limiter failed", "error", err)
+			cr = closeReq{code: websocket.CloseInternalServerErr, reason: "connection limiter unavailable", frame: true}
+		} else {
+			e.metrics.conn(statusRejectedLimit)
+			e.cfg.LimitMetrics.Hit(ratelimit.LimitConnections)
+		}
+		c.requestClose(cr)
+		c.discard()
+		return false
+	}
+	c.mu.Lock()
+	c.slot = true
+	c.mu.Unlock()
+	_ = c.ws.SetReadDeadline(time.Time{})
+	c.accept(p)
+	c.enqueue(authOK(p))
+	close(c.authed)
+	return true
+}
+
+func authCloseReq(err error) closeReq {
+	if errkind.Of(err) != errkind.Unauthenticated {
+		return closeReq{code: websocket.CloseInternalServerErr, reason: "authentication unavailable", frame: true}
+	}
+	return closeReq{code: CloseUnauthorized, reason: reasonUnauthorized, frame: true}
+}
+
+func authOK(p *auth.Principal) []byte {
+	var exp int64
+	if !p.ExpiresAt.IsZero() {
+		exp = p.ExpiresAt.Unix()
+	}
+	b, _ := json.Marshal(struct {
+		Type      string `json:"type"`
+		User      string `json:"user"`
+		ExpiresAt int64  `json:"expires_at"`
+	}{"auth_ok", p.Username, exp})
+	return b
+}
+
+// handle processes one text message of an authenticated connection. It
+// returns false when the connection is closing.
+func (c *conn[T]) handle(data []byte) bool {
+	e := c.e
+	h := scanHead(data)
+	if h.isAuth {
+		return c.reauth(data)
+	}
+	e.metrics.recv()
+	if e.limitOn {
+		p := c.principal.Load()
+		res, err := e.cfg.Limiter.Allow(c.ctx, "ws:"+userKey(p), e.cfg.MessageRate)
+		switch {
+		case err != nil:
+			e.log.Error("ws: message limiter failed", "error", err)
+			c.reply(h, router.Fail(err))
+			return true
+		case !res.Allowed:
+			e.cfg.LimitMetrics.Hit(ratelimit.LimitWebSocket)
+			re := router.NewError(router.StatusRateLimited, router.CodeRateLimitExceeded, "Message rate limit exceeded")
+			re.RetryAfter = res.RetryAfter
+			c.reply(h, router.Fail(re))
+			c.consecutive++
+			if max := e.cfg.MaxConsecutiveLimited; max > 0 && c.consecutive >= max {
+				c.requestClose(closeReq{code: websocket.ClosePolicyViolation, reason: reasonRateAbuse, flush: true, frame: true})
+				return false
+			}
+			return true
+		}
+		c.consecutive = 0
+	}
+	if e.isDraining() {
+		ue := router.NewError(router.StatusError, router.CodeServiceUnavailable, "The server is shutting down")
+		ue.RetryAfter = time.Second
+		c.reply(h, router.Fail(ue))
+		return true
+	}
+	if h.hasReqID {
+		c.mu.Lock()
+		if _, dup := c.inflight[h.reqID]; dup {
+			c.mu.Unlock()
+			c.reply(h, router.Fail(router.NewError(router.StatusError, router.CodeDuplicateRequest,
+				"req_id "+h.reqID.String()+" is already in flight on this connection")))
+			return true
+		}
+		if c.inflight == nil {
+			c.inflight = make(map[uuid.UUID]struct{})
+		}
+		c.inflight[h.reqID] = struct{}{}
+		c.mu.Unlock()
+	}
+	select {
+	case c.sem <- struct{}{}:
+	case <-c.ctx.Done():
+		return false
+	}
+	c.handlers.Add(1)
+	e.inflight.Add(1)
+	go c.serve(data, h)
+	return true
+}
+
+// serve runs one request; it is the only goroutine a request adds.
+func (c *conn[T]) serve(data []byte, h head) {
+	defer func() {
+		<-c.sem
+		c.e.inflight.Add(-1)
+		c.handlers.Done()
+	}()
+	p := c.principal.Load()
+	pkg, reqID, resp := c.e.r.DispatchResponse(auth.NewContext(c.ctx, p), p, data)
+	out := c.e.r.Encode(pkg, reqID, resp)
+	if h.hasReqID {
+		c.mu.Lock()
+		delete(c.inflight, h.reqID)
+		c.mu.Unlock()
+	}
+	c.enqueue(out)
+}
+
+// reply queues a reply made by the endpoint itself.
+func (c *conn[T]) reply(h head, resp router.Response) {
+	pkg := T(h.pkgID)
+	if int64(pkg) != h.pkgID {
+		pkg = 0
+	}
+	var id uuid.UUID
+	if h.hasReqID {
+		id = h.reqID
+	}
+	c.enqueue(c.e.r.Encode(pkg, id, resp))
+}
+
+// reauth replaces the connection's token with the one of an auth frame.
+func (c *conn[T]) reauth(data []byte) bool {
+	p, err := c.e.verifyFrame(c.ctx, data)
+	if err == nil && userKey(p) != userKey(c.principal.Load()) {
+		err = auth.ErrInvalidCredentials
+	}
+	if err != nil {
+		c.requestClose(authCloseReq(err))
+		return false
+	}
+	c.principal.Store(p)
+	c.armExpiry(p)
+	c.enqueue(authOK(p))
+	return true
+}
+
+// write is the writer goroutine: it owns every data frame, the pings and
+// the close handshake, and cleans up when both goroutines are done.
+func (c *conn[T]) write() {
+	var ping *time.Timer
+	var pingC <-chan time.Time
+	authed := c.authed
+	for {
+		select {
+		case <-c.wake:
+		case <-authed:
+			authed = nil
+			ping = time.NewTimer(c.e.cfg.PingInterval)
+			pingC = ping.C
+			continue
+		case <-pingC:
+			c.awaitingPong.Store(true)
+			now := time.Now()
+			_ = c.ws.SetReadDeadline(now.Add(c.e.cfg.PongTimeout))
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, now.Add(c.e.cfg.WriteTimeout)); err != nil {
+				c.writeFailed(err)
+			}
+			ping.Reset(c.e.cfg.PingInterval)
+		case <-c.readerDone:
+			c.requestClose(closeReq{code: closeAbnormal})
+		}
+		if c.flush() {
+			break
+		}
+	}
+	if ping != nil {
+		ping.Stop()
+	}
+	c.finish()
+}
+
+// flush writes the queue and, once a close was requested, the close frame.
+// It returns true when the connection is finished.
+func (c *conn[T]) flush() bool {
+	for {
+		c.mu.Lock()
+		cr := c.closing
+		if cr != nil && !cr.flush {
+			c.queue, c.queued = nil, 0
+		}
+		if len(c.queue) == 0 {
+			c.queue = nil
+			c.mu.Unlock()
+			break
+		}
+		msg := c.queue[0]
+		c.queue[0] = nil
+		c.queue = c.queue[1:]
+		c.mu.Unlock()
+		_ = c.ws.SetWriteDeadline(time.Now().Add(c.e.cfg.WriteTimeout))
+		err := c.ws.WriteMessage(websocket.TextMessage, msg)
+		c.mu.Lock()
+		c.queued -= len(msg)
+		c.mu.Unlock()
+		if err != nil {
+			c.writeFailed(err)
+			continue
+		}
+		c.e.metrics.sentN(1)
+	}
+	c.mu.Lock()
+	cr := c.closing
+	c.mu.Unlock()
+	if cr == nil {
+		return false
+	}
+	if cr.frame {
+		msg := websocket.FormatCloseMessage(cr.code, cr.reason)
+		_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.e.cfg.CloseGrace))
+	}
+	c.e.metrics.closed(cr.code)
+	t := time.NewTimer(c.e.cfg.CloseGrace)
+	select {
+	case <-c.readerDone:
+	case <-t.C:
+	}
+	t.Stop()
+	_ = c.nc.Close()
+	<-c.readerDone
+	return true
+}
+
+func (c *conn[T]) writeFailed(err error) {
+	if isTimeout(err) {
+		c.e.log.Info("ws: slow consumer", "conn_id", c.id)
+		c.forceClose(closeReq{code: websocket.ClosePolicyViolation, reason: reasonSlowConsumer, frame: true})
+		return
+	}
+	c.forceClose(closeReq{code: closeAbnormal})
+}
+
+// finish releases everything the connection holds.
+func (c *conn[T]) finish() {
+	c.cancel()
+	c.handlers.Wait()
+	c.mu.Lock()
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
+	slot, accepted := c.slot, c.accepted
+	c.queue, c.inflight = nil, nil
+	c.mu.Unlock()
+	c.e.remove(c, accepted)
+	if slot {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 5*time.Second)
+		if err := c.e.cfg.Connections.Release(ctx, userKey(c.principal.Load()), c.id); err != nil {
+			c.e.log.Error("ws: release connection slot", "error", err)
+		}
+		cancel()
+	}
+	close(c.done)
+	c.e.wg.Done()
+}
+
+// verifyFrame checks an auth frame {"type":"auth","token":"Bearer <jwt>"}
+// and authenticates its token.
+func (e *Endpoint[T]) verifyFrame(ctx context.Context, data []byte) (*auth.Principal, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil || len(m) != 2 {
+		return nil, errBadFrame
+	}
+	var typ, cred string
+	if json.Unmarshal(m["type"], &typ) != nil || typ != "auth" || json.Unmarshal(m["token"], &cred) != nil ||
+		!bytes.HasPrefix(bytes.TrimSpace(m["token"]), []byte(`"`)) {
+		return nil, errBadFrame
+	}
+	token, err := auth.ParseBearer(cred)
+	if err != nil {
+		return nil, err
+	}
+	return e.authenticate(ctx, token)
+}
+
+var errBadFrame = fmt.Errorf(`%w: auth frame must be {"type":"auth","token":"Bearer <token>"}`, auth.ErrTokenDecode)
+
+func (e *Endpoint[T]) authenticate(ctx context.Context, token string) (*auth.Principal, error) {
+	p, err := e.cfg.Authenticator.Authenticate(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	if p == nil {
+		return nil, auth.ErrInvalidCredentials
+	}
+	return p, nil
+}
+
+// userKey identifies the user of p for caps, limits and pushes.
+func userKey(p *auth.Principal) string {
+	if p == nil {
+		return ""
+	}
+	if p.ID != "" {
+		return p.ID
+	}
+	return p.Username
+}
