@@ -55,7 +55,18 @@ func TestFaults(t *testing.T) {
 			defer client.Close()
 			reg := prometheus.NewRegistry()
 			limiter := redislimit.New(client, redislimit.Config{FailMode: mode, Timeout: faultTimeout, RetryAfter: 2 * time.Second, Registerer: reg})
-			conns := redislimit.NewConnections(client, redislimit.ConnectionsConfig{FailMode: mode, Timeout: faultTimeout, Registerer: reg})
+			conns := redislimit.NewConnections(client, redislimit.ConnectionsConfig{
+				FailMode: mode, Timeout: faultTimeout, Registerer: reg, Lease: time.Second, RenewInterval: 50 * time.Millisecond,
+			})
+			runCtx, stopRun := context.WithCancel(context.Background())
+			runDone := make(chan error)
+			go func() { runDone <- conns.Run(runCtx) }()
+			defer func() { stopRun(); require.NoError(t, <-runDone) }()
+			// slotInRedis reports whether a connection's slot is held in Redis.
+			slotInRedis := func(id string) bool {
+				_, err := client.ZScore(context.Background(), "ratelimit:conn:alice", id).Result()
+				return err == nil
+			}
 			rate := ratelimit.Rate{Limit: 1000, Window: time.Minute}
 
 			var phase atomic.Int32
@@ -146,6 +157,12 @@ func TestFaults(t *testing.T) {
 			ok, err, _ = connAcquire("restarted")
 			require.NoError(t, err)
 			require.True(t, ok)
+			if mode == ratelimit.FailOpen {
+				// The connection admitted while Redis was down gets its slot.
+				require.Eventually(t, func() bool { return slotInRedis("stopped") }, 2*time.Second, 20*time.Millisecond)
+			} else {
+				assert.False(t, slotInRedis("stopped"))
+			}
 
 			phase.Store(phasePaused)
 			srv.Pause()
@@ -195,6 +212,9 @@ func TestFaults(t *testing.T) {
 			assert.Positive(t, counts["stopped"])
 			assert.Positive(t, counts["paused"])
 			assert.Positive(t, testutil.ToFloat64(backendErrors(reg, mode)), "rate_limit_backend_errors_total{mode=%q}", mode)
+			n, err := testutil.GatherAndCount(reg, "rate_limit_redis_duration_seconds")
+			require.NoError(t, err)
+			assert.Equal(t, 3, n, "latency series of allow, acquire and renew")
 		})
 	}
 }
