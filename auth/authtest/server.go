@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -63,15 +64,15 @@ func (i *Issuer) TokenRequests() int64 { return i.tokenRequests.Load() }
 // protocol/openid-connect/token (grant types password and refresh_token).
 func (i *Issuer) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /realms/{realm}/protocol/openid-connect/certs", i.realmOnly(&i.jwksRequests, i.serveJWKS))
-	mux.HandleFunc("GET /realms/{realm}/.well-known/openid-configuration", i.realmOnly(&i.discRequests, i.serveDiscovery))
-	mux.HandleFunc("POST /realms/{realm}/protocol/openid-connect/token", i.realmOnly(&i.tokenRequests, i.serveToken))
+	mux.HandleFunc("GET /realms/{realm}/protocol/openid-connect/certs", i.endpoint(&i.jwksRequests, i.serveJWKS))
+	mux.HandleFunc("GET /realms/{realm}/.well-known/openid-configuration", i.endpoint(&i.discRequests, i.serveDiscovery))
+	mux.HandleFunc("POST /realms/{realm}/protocol/openid-connect/token", i.endpoint(&i.tokenRequests, i.serveToken))
 	return mux
 }
 
-type counter interface{ Add(int64) int64 }
-
-func (i *Issuer) realmOnly(n counter, h http.HandlerFunc) http.HandlerFunc {
+// endpoint counts the request, applies the Fail and Hang knobs, checks the
+// realm, then runs h.
+func (i *Issuer) endpoint(n *atomic.Int64, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		n.Add(1)
 		i.mu.RLock()

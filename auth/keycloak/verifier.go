@@ -414,7 +414,7 @@ func (v *Verifier) authenticate(ctx context.Context, token string) (*auth.Princi
 		return nil, statusExpired, fmt.Errorf("%w: %v", auth.ErrTokenExpired, err)
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return nil, statusInvalid, fmt.Errorf("%w: %v", auth.ErrTokenDecode, err)
-	case errors.Is(err, errKeysMissing):
+	case errors.Is(err, errKeysMissing), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return nil, statusError, fmt.Errorf("%w: %v", auth.ErrInvalidCredentials, err)
 	default:
 		return nil, statusInvalid, fmt.Errorf("%w: %v", auth.ErrInvalidCredentials, err)

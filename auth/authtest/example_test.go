@@ -1,0 +1,45 @@
+package authtest_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/pkgroute/pkgroute/auth/authtest"
+)
+
+// A development issuer mounted on an application's own mux under /idp: the
+// realm's endpoints are then /idp/realms/dev/...
+func ExampleIssuer_Handler() {
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	iss, err := authtest.New(authtest.Config{
+		BaseURL:  srv.URL + "/idp",
+		Realm:    "dev",
+		ClientID: "authorsvc",
+		Users:    []authtest.User{{Username: "ada", Password: "dev", Roles: []string{"get-authors"}}},
+	})
+	if err != nil {
+		panic(err)
+	}
+	mux.Handle("/idp/", http.StripPrefix("/idp", iss.Handler()))
+
+	resp, err := http.PostForm(iss.TokenURL(), map[string][]string{
+		"grant_type": {"password"}, "client_id": {"authorsvc"}, "username": {"ada"}, "password": {"dev"},
+	})
+	if err != nil {
+		panic(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	fmt.Println(resp.StatusCode, strings.Contains(string(body), `"access_token"`))
+	fmt.Println(strings.TrimPrefix(iss.JWKSURL(), srv.URL))
+	http.DefaultClient.CloseIdleConnections()
+	// Output:
+	// 200 true
+	// /idp/realms/dev/protocol/openid-connect/certs
+}
