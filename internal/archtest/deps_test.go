@@ -27,6 +27,10 @@ func allowedFor(pkg string) (allowed []string, anything bool) {
 		return nil, false
 	case pkg == "router":
 		return []string{"auth", "rbac"}, false
+	case pkg == "rbac":
+		// Access rules take the caller's identity: rbac reads auth's
+		// Principal (and nothing else of the module).
+		return []string{"auth"}, false
 	case pkg == "router/ws" || strings.HasPrefix(pkg, "router/ws/"):
 		return []string{"router/ws", "router", "auth", "ratelimit"}, false
 	case strings.HasPrefix(pkg, "router/"):
@@ -114,6 +118,9 @@ func TestAllowedForTable(t *testing.T) {
 		{"router/routermw", "audit", true},
 		{"middleware", "router", false},
 		{"middleware", "auth", true},
+		{"rbac", "auth", true},
+		{"rbac", "router", false},
+		{"auth", "rbac", false},
 		{"examples/authorsvc", "router/ws", true},
 	} {
 		allowed, anything := allowedFor(tc.pkg)
