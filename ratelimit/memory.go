@@ -17,7 +17,9 @@ type MemoryConfig struct {
 	// MaxKeys bounds the number of keys tracked (default 100000). When a
 	// shard is full, idle keys are evicted first; if there are none, the
 	// key whose last admitted request is oldest is dropped (its history is
-	// forgotten, which can admit more than the limit for that key).
+	// forgotten, which can admit more than the limit for that key). Such a
+	// drop scans the shard, so size MaxKeys above the number of keys active
+	// in one window.
 	MaxKeys int
 	// SweepInterval is how often a shard drops its idle keys, lazily, during
 	// a call that touches it (default 1 minute). No goroutine is started.
@@ -49,7 +51,8 @@ type memShard struct {
 }
 
 // window is the log of one key: a ring of admission times (nanoseconds
-// since Memory.start), oldest at head.
+// since Memory.start), oldest at head. The ring grows with use up to the
+// quota, so memory follows the requests actually in the window.
 type window struct {
 	stamps []time.Duration
 	head   int
@@ -102,7 +105,7 @@ func (m *Memory) Allow(_ context.Context, key string, rate Rate) (Result, error)
 		if len(s.keys) >= m.perShard {
 			s.makeRoom(now, m.perShard)
 		}
-		w = &window{stamps: make([]time.Duration, quota)}
+		w = &window{stamps: make([]time.Duration, min(quota, 4))}
 		s.keys[key] = w
 	}
 	res := w.allow(now, rate.Window, quota)
@@ -135,8 +138,8 @@ func (w *window) allow(now, span time.Duration, quota int) Result {
 		w.n--
 	}
 	if w.n < quota {
-		if w.n == len(w.stamps) { // the quota grew since the ring was made
-			w.grow(quota)
+		if w.n == len(w.stamps) { // the ring grows with use, up to the quota
+			w.grow(min(max(2*w.n, 4), quota))
 		}
 		w.stamps[(w.head+w.n)%len(w.stamps)] = now
 		w.n++
@@ -149,8 +152,8 @@ func (w *window) allow(now, span time.Duration, quota int) Result {
 	return Result{Limit: quota, ResetAfter: newest + span - now, RetryAfter: next + span - now}
 }
 
-func (w *window) grow(quota int) {
-	s := make([]time.Duration, quota)
+func (w *window) grow(size int) {
+	s := make([]time.Duration, size)
 	for i := range w.n {
 		s[i] = w.stamps[(w.head+i)%len(w.stamps)]
 	}

@@ -80,3 +80,35 @@ func TestMemoryFullShardDropsOldestActiveKey(t *testing.T) {
 	assert.NotContains(t, m.shards[0].keys, "a")
 	assert.Contains(t, m.shards[0].keys, "d")
 }
+
+func TestMemoryRingGrowsWithUse(t *testing.T) {
+	m, clock := newFakeMemory(MemoryConfig{Shards: 1})
+	ctx := context.Background()
+	huge := Rate{Limit: 1_000_000, Window: time.Minute}
+	_, err := m.Allow(ctx, "huge", huge)
+	require.NoError(t, err)
+	assert.LessOrEqual(t, len(m.shards[0].keys["huge"].stamps), 4, "no allocation up to the quota")
+
+	rate := Rate{Limit: 10, Window: 100 * time.Second}
+	for i := range 10 {
+		clock.t = time.Duration(i) * time.Second
+		res, err := m.Allow(ctx, "k", rate)
+		require.NoError(t, err)
+		require.True(t, res.Allowed)
+		assert.Equal(t, 9-i, res.Remaining)
+	}
+	assert.Len(t, m.shards[0].keys["k"].stamps, 10)
+	clock.t = 50 * time.Second
+	res, err := m.Allow(ctx, "k", rate)
+	require.NoError(t, err)
+	assert.Equal(t, Result{Limit: 10, RetryAfter: 50 * time.Second, ResetAfter: 59 * time.Second}, res)
+	clock.t = 101 * time.Second // the requests at 0 and 1 left
+	for range 2 {
+		res, err = m.Allow(ctx, "k", rate)
+		require.NoError(t, err)
+		require.True(t, res.Allowed)
+	}
+	res, err = m.Allow(ctx, "k", rate)
+	require.NoError(t, err)
+	assert.Equal(t, Result{Limit: 10, RetryAfter: time.Second, ResetAfter: 100 * time.Second}, res)
+}

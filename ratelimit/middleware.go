@@ -15,9 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// DefaultExclude are the paths the middleware does not limit when
+// defaultExclude are the paths the middleware does not limit when
 // Config.Exclude is nil.
-var DefaultExclude = []string{"/health", "/metrics"}
+func defaultExclude() []string { return []string{"/health", "/metrics"} }
 
 // Config configures [Middleware]. Limiter and Rate are required.
 type Config struct {
@@ -36,7 +36,7 @@ type Config struct {
 	// proxies.
 	ClientIP func(*http.Request) string
 	// Exclude lists paths (exact match of URL.Path) that are not limited and
-	// get no headers. Nil means [DefaultExclude]; an empty non-nil slice
+	// get no headers. Nil means /health and /metrics; an empty non-nil slice
 	// excludes nothing. Apps add their WebSocket endpoint, which has its own
 	// limits.
 	Exclude []string
@@ -79,7 +79,7 @@ func Middleware(cfg Config) func(http.Handler) http.Handler {
 		cfg.ClientIP = RemoteIP
 	}
 	if cfg.Exclude == nil {
-		cfg.Exclude = DefaultExclude
+		cfg.Exclude = defaultExclude()
 	}
 	log := cfg.Logger
 	if log == nil {
