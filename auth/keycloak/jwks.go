@@ -56,17 +56,19 @@ func parseJWKS(doc []byte) (keys keySet, skipped []string, err error) {
 		return nil, nil, fmt.Errorf("decode key set: %w", err)
 	}
 	keys = make(keySet, len(set.Keys))
+	seen := make(map[string]bool, len(set.Keys))
 	for _, raw := range set.Keys {
 		var k rawJWK
 		if err := json.Unmarshal(raw, &k); err != nil {
 			skipped = append(skipped, "malformed key: "+err.Error())
 			continue
 		}
-		if _, dup := keys[k.Kid]; dup {
+		if seen[k.Kid] {
 			skipped = append(skipped, fmt.Sprintf("kid %q: duplicate", k.Kid))
-			delete(keys, k.Kid) // ambiguous: use neither
+			delete(keys, k.Kid) // ambiguous: use none of them
 			continue
 		}
+		seen[k.Kid] = true
 		vk, err := parseJWK(k)
 		if err != nil {
 			skipped = append(skipped, fmt.Sprintf("kid %q: %v", k.Kid, err))

@@ -358,7 +358,10 @@ type claims struct {
 
 // Authenticate verifies token (without the "Bearer " scheme) and returns
 // its principal. Errors wrap auth.ErrNoToken, auth.ErrTokenDecode,
-// auth.ErrTokenExpired or auth.ErrInvalidCredentials.
+// auth.ErrTokenExpired or auth.ErrInvalidCredentials. The principal's
+// RawClaims decodes the token payload on each call, numbers as
+// json.Number. Principals may share their Roles slice with the cache: treat
+// them as read-only.
 func (v *Verifier) Authenticate(ctx context.Context, token string) (*auth.Principal, error) {
 	p, status, err := v.authenticate(ctx, token)
 	switch status {

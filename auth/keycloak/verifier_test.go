@@ -367,3 +367,29 @@ func TestSharedRegistry(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1.0, f.validations("valid"))
 }
+
+func TestBadKeySetKeepsTheOldKeys(t *testing.T) {
+	iss, err := authtest.New(authtest.Config{Realm: "r", ClientID: "c"})
+	require.NoError(t, err)
+	var garbage atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if garbage.Load() {
+			_, _ = w.Write([]byte(`{"keys":[{"kty":"RSA","kid":"x","n":"AQAB","e":"AQAB"}]}`))
+			return
+		}
+		_, _ = w.Write(iss.JWKS())
+	}))
+	defer srv.Close()
+	iss.SetBaseURL(srv.URL)
+	v, err := keycloak.NewVerifier(context.Background(), keycloak.Config{BaseURL: srv.URL, Realm: "r", ClientID: "c", CacheSize: -1})
+	require.NoError(t, err)
+	defer v.Close()
+	tok := iss.Token("ada")
+	_, err = v.Authenticate(context.Background(), tok)
+	require.NoError(t, err)
+
+	garbage.Store(true)
+	require.Error(t, v.Refresh(context.Background()))
+	_, err = v.Authenticate(context.Background(), tok)
+	require.NoError(t, err, "a key set without usable keys does not replace the old one")
+}
