@@ -48,6 +48,7 @@ func TestSecurityHeadersEveryStatus(t *testing.T) {
 		host   string
 		header map[string]string
 		body   string
+		chunk  bool // send the body chunked
 		status int
 		code   string // error code, "" for success answers
 	}{
@@ -63,6 +64,7 @@ func TestSecurityHeadersEveryStatus(t *testing.T) {
 		{name: "405", method: "PUT", path: "/ok", status: 405, code: "method_not_allowed"},
 		{name: "409", method: "GET", path: "/conflict", status: 409, code: "conflict"},
 		{name: "413 content-length", method: "POST", path: "/upload", body: strings.Repeat("x", middleware.DefaultMaxBodyBytes+1), status: 413, code: "request_too_large"},
+		{name: "413 chunked", method: "POST", path: "/upload", body: strings.Repeat("x", middleware.DefaultMaxBodyBytes+1), chunk: true, status: 413, code: "request_too_large"},
 		{name: "429", method: "GET", path: "/ok", header: map[string]string{"X-Test-Limit": "1"}, status: 429, code: "rate_limit_exceeded"},
 		{name: "500 panic", method: "GET", path: "/panic", status: 500, code: "internal_error"},
 		{name: "500 internal", method: "GET", path: "/internal", status: 500, code: "internal_error"},
@@ -71,7 +73,11 @@ func TestSecurityHeadersEveryStatus(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			req, err := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader(tc.body))
+			var reqBody io.Reader = strings.NewReader(tc.body)
+			if tc.chunk {
+				reqBody = onlyReader{reqBody}
+			}
+			req, err := http.NewRequest(tc.method, srv.URL+tc.path, reqBody)
 			require.NoError(t, err)
 			if tc.host != "" {
 				req.Host = tc.host
