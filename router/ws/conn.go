@@ -370,7 +370,7 @@ func (c *conn[T]) handle(data []byte) bool {
 		case !res.Allowed:
 			e.cfg.LimitMetrics.Hit(ratelimit.LimitWebSocket)
 			re := router.NewError(router.StatusRateLimited, router.CodeRateLimitExceeded, "Message rate limit exceeded")
-			re.RetryAfter = res.RetryAfter
+			re.Retry = res.RetryAfter
 			c.reply(h, router.Fail(re))
 			c.consecutive++
 			if max := e.cfg.MaxConsecutiveLimited; max > 0 && c.consecutive >= max {
@@ -383,7 +383,7 @@ func (c *conn[T]) handle(data []byte) bool {
 	}
 	if e.isDraining() {
 		ue := router.NewError(router.StatusError, router.CodeServiceUnavailable, "The server is shutting down")
-		ue.RetryAfter = time.Second
+		ue.Retry = time.Second
 		c.reply(h, router.Fail(ue))
 		return true
 	}

@@ -3,6 +3,7 @@ package ws
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -227,7 +228,7 @@ func (e *Endpoint[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	go c.write()
 }
 
-var errQueryToken = errors.Join(auth.ErrTokenDecode, errors.New("query-string tokens are not accepted"))
+var errQueryToken = fmt.Errorf("%w: query-string tokens are not accepted", auth.ErrTokenDecode)
 
 func queryMessage(err error) string {
 	if errors.Is(err, errQueryToken) {
