@@ -474,9 +474,10 @@ func (c *conn[T]) write() {
 			pingC = ping.C
 			continue
 		case <-pingC:
-			c.awaitingPong.Store(true)
 			now := time.Now()
-			_ = c.ws.SetReadDeadline(now.Add(c.e.cfg.PongTimeout))
+			if !c.awaitingPong.Swap(true) {
+				_ = c.ws.SetReadDeadline(now.Add(c.e.cfg.PongTimeout))
+			}
 			if err := c.ws.WriteControl(websocket.PingMessage, nil, now.Add(c.e.cfg.WriteTimeout)); err != nil {
 				c.writeFailed(err)
 			}
