@@ -37,7 +37,7 @@ type Broker interface {
 	// included.
 	Publish(ctx context.Context, m Message) error
 	// Run delivers every published message to deliver until ctx is done.
-	// It reports failures (a lost connection, a message it cannot decode)
+	// It reports failures (a lost or silent subscription)
 	// to report and keeps going: it reconnects by itself. deliver must not
 	// block for long.
 	Run(ctx context.Context, deliver func(Message), report func(error)) error

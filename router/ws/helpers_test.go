@@ -20,7 +20,6 @@ import (
 	"github.com/pkgroute/pkgroute/router/ws"
 	"github.com/pkgroute/pkgroute/router/ws/wstest"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 )
 
@@ -284,5 +283,3 @@ func decode(t *testing.T, raw []byte) map[string]any {
 	require.NoError(t, json.Unmarshal(raw, &m))
 	return m
 }
-
-var _ = testutil.ToFloat64
