@@ -3,6 +3,7 @@ package keycloak
 import (
 	"container/list"
 	"crypto/sha256"
+	"hash"
 	"sync"
 	"time"
 
@@ -23,12 +24,35 @@ type cacheEntry struct {
 	until time.Time // exp plus leeway
 }
 
+// hasher is a reusable SHA-256 state with a copy buffer, so that hashing a
+// token string does not allocate.
+type hasher struct {
+	h   hash.Hash
+	buf [512]byte
+}
+
+var hashers = sync.Pool{New: func() any { return &hasher{h: sha256.New()} }}
+
+// tokenKey returns the SHA-256 of token.
+func tokenKey(token string) (k [32]byte) {
+	hs := hashers.Get().(*hasher)
+	hs.h.Reset()
+	for len(token) > 0 {
+		n := copy(hs.buf[:], token)
+		hs.h.Write(hs.buf[:n])
+		token = token[n:]
+	}
+	hs.h.Sum(k[:0])
+	hashers.Put(hs)
+	return k
+}
+
 func newTokenCache(max int) *tokenCache {
 	return &tokenCache{max: max, ll: list.New(), items: make(map[[32]byte]*list.Element, max)}
 }
 
 func (c *tokenCache) get(token string, now time.Time) *auth.Principal {
-	k := sha256.Sum256([]byte(token))
+	k := tokenKey(token)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.items[k]
@@ -46,7 +70,7 @@ func (c *tokenCache) get(token string, now time.Time) *auth.Principal {
 }
 
 func (c *tokenCache) put(token string, p *auth.Principal, until time.Time) {
-	k := sha256.Sum256([]byte(token))
+	k := tokenKey(token)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.items[k]; ok {

@@ -193,7 +193,9 @@ func TestWrongPasswordsNeverOpenTheBreaker(t *testing.T) {
 }
 
 func TestBreakerFailingAndRecovering(t *testing.T) {
-	f := newClientFixture(t, authtest.Config{}, keycloak.ClientConfig{})
+	// The open period must outlast the fast failures below, also on a busy machine.
+	const open = time.Second
+	f := newClientFixture(t, authtest.Config{}, keycloak.ClientConfig{OpenTimeout: open})
 	ctx := context.Background()
 
 	f.iss.Fail(http.StatusServiceUnavailable)
@@ -225,7 +227,7 @@ func TestBreakerFailingAndRecovering(t *testing.T) {
 	assert.Equal(t, reached, f.iss.TokenRequests())
 
 	// Half-open: one probe; a failing probe reopens.
-	time.Sleep(350 * time.Millisecond)
+	time.Sleep(open + 50*time.Millisecond)
 	_, err = f.c.Login(ctx, "ada", "lovelace")
 	requireUnavailable(t, err)
 	assert.Equal(t, "open", f.c.BreakerState())
@@ -233,7 +235,7 @@ func TestBreakerFailingAndRecovering(t *testing.T) {
 
 	// The provider recovers: the next probe closes the breaker.
 	f.iss.Fail(0)
-	time.Sleep(350 * time.Millisecond)
+	time.Sleep(open + 50*time.Millisecond)
 	_, err = f.c.Login(ctx, "ada", "lovelace")
 	require.NoError(t, err)
 	assert.Equal(t, "closed", f.c.BreakerState())

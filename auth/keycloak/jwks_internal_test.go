@@ -5,9 +5,11 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"math/big"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -84,5 +86,12 @@ func TestParseJWKS(t *testing.T) {
 	for _, bad := range []string{`nope`, `{"keys":[]}`, `{"keys":[{"kty":"RSA"}]}`, `{}`} {
 		_, _, err := parseJWKS([]byte(bad))
 		assert.Error(t, err, bad)
+	}
+}
+
+func TestTokenKey(t *testing.T) {
+	for _, n := range []int{0, 1, 511, 512, 513, 1500, 8192} {
+		s := strings.Repeat("x", n) + "y"
+		assert.Equal(t, sha256.Sum256([]byte(s)), tokenKey(s), n)
 	}
 }
