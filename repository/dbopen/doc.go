@@ -1,0 +1,23 @@
+// Package dbopen opens a *bun.DB from a DSN with sensible pool settings, a
+// start-up wait, and Prometheus metrics.
+//
+// Supported DSNs:
+//
+//	sqlite:/var/lib/app/app.db       SQLite file (pure-Go driver, no cgo)
+//	sqlite::memory:                  private in-memory SQLite database
+//	postgres://user@host:5432/db     PostgreSQL through pgx's database/sql driver
+//	postgresql://...                 the same
+//
+// SQLite databases get WAL journaling (files), a busy timeout, foreign keys
+// and immediate write transactions, and a single connection by default, so
+// writers never contend. PostgreSQL connections run bun's already
+// formatted queries with the simple protocol (one round trip, no statement
+// cache churn) unless the DSN sets default_query_exec_mode.
+//
+// Open waits for the database with exponential backoff, bounded by its
+// context and Config.StartupTimeout. With a Registerer it exports
+// db_query_duration_seconds{operation}, db_slow_queries_total{operation},
+// db_pool_connections_in_use, db_pool_connections_idle and
+// db_pool_wait_total; with a Logger it logs queries slower than
+// Config.SlowQuery.
+package dbopen

@@ -1,0 +1,96 @@
+package repository
+
+import (
+	"database/sql"
+	"errors"
+	"strings"
+
+	"github.com/pkgroute/pkgroute/internal/errkind"
+)
+
+// Sentinel errors. Test for them with errors.Is; errkind.Of gives their
+// wire kinds.
+var (
+	// ErrNotFound means no row matched: sql.ErrNoRows, or an update or
+	// delete that affected no row.
+	ErrNotFound = errkind.New(errkind.NotFound, "not found")
+	// ErrConflict means a unique constraint refused the write.
+	ErrConflict = errkind.New(errkind.Conflict, "already exists")
+	// ErrInvalidFilter means a filter named an unknown column or carried an
+	// unacceptable value.
+	ErrInvalidFilter = errkind.New(errkind.InvalidData, "invalid filter")
+	// ErrInvalidPage means page or per_page is out of range.
+	ErrInvalidPage = errkind.New(errkind.InvalidData, "invalid page")
+	// ErrInvalidCursor means a pagination cursor could not be decoded or
+	// was not issued for this table.
+	ErrInvalidCursor = errkind.New(errkind.InvalidData, "invalid cursor")
+)
+
+// Error is the error returned by repository operations that failed in the
+// database. It names the operation and the table; Unwrap gives the sentinel
+// (when the failure has a known meaning) and the driver's error.
+type Error struct {
+	Op    string // "get", "list", "create", ...
+	Table string // the table's name
+	Kind  error  // ErrNotFound, ErrConflict or nil
+	Err   error  // the underlying error
+}
+
+// Error returns "op table: reason".
+func (e *Error) Error() string {
+	if e.Kind != nil {
+		return e.Op + " " + e.Table + ": " + e.Kind.Error()
+	}
+	return e.Op + " " + e.Table + ": " + e.Err.Error()
+}
+
+// Unwrap returns the sentinel, if any, and the underlying error.
+func (e *Error) Unwrap() []error {
+	if e.Kind != nil {
+		return []error{e.Kind, e.Err}
+	}
+	return []error{e.Err}
+}
+
+// MapError classifies err, returned by a query on table during op: no rows
+// becomes ErrNotFound, a unique violation ErrConflict, and the result is an
+// *Error naming op and table. Errors that are already classified by this
+// package, and nil, are returned unchanged. Typed repositories use it for
+// their hand-written queries.
+func MapError(op, table string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var re *Error
+	if errors.As(err, &re) {
+		return err
+	}
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return &Error{Op: op, Table: table, Kind: ErrNotFound, Err: err}
+	case IsUniqueViolation(err):
+		return &Error{Op: op, Table: table, Kind: ErrConflict, Err: err}
+	}
+	return &Error{Op: op, Table: table, Err: err}
+}
+
+// IsUniqueViolation reports whether err is a unique (or primary key)
+// constraint violation: SQLSTATE 23505 on PostgreSQL, SQLITE_CONSTRAINT_UNIQUE
+// or SQLITE_CONSTRAINT_PRIMARYKEY on SQLite.
+func IsUniqueViolation(err error) bool {
+	// pgconn.PgError (and other PostgreSQL drivers' errors) expose SQLState.
+	var pg interface{ SQLState() string }
+	if errors.As(err, &pg) {
+		return pg.SQLState() == "23505"
+	}
+	// modernc.org/sqlite's *Error exposes the extended result code.
+	var lite interface{ Code() int }
+	if errors.As(err, &lite) {
+		switch lite.Code() {
+		case 2067, 1555: // SQLITE_CONSTRAINT_UNIQUE, SQLITE_CONSTRAINT_PRIMARYKEY
+			return true
+		}
+	}
+	// Other SQLite drivers only say it in the message.
+	return strings.Contains(err.Error(), "UNIQUE constraint failed")
+}

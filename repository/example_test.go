@@ -1,0 +1,141 @@
+package repository_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/uptrace/bun"
+
+	"github.com/pkgroute/pkgroute/command"
+	"github.com/pkgroute/pkgroute/internal/errkind"
+	"github.com/pkgroute/pkgroute/repository"
+	"github.com/pkgroute/pkgroute/repository/dbmigrate"
+	"github.com/pkgroute/pkgroute/repository/dbopen"
+)
+
+// AuthorRepository is a typed repository: the common operations come from
+// the embedded Repository, the queries of its own are added as methods.
+type AuthorRepository struct {
+	*repository.Repository[Author]
+}
+
+// GetByName returns the author with exactly this name, or
+// repository.ErrNotFound.
+func (r AuthorRepository) GetByName(ctx context.Context, name string) (*Author, error) {
+	return r.First(ctx, repository.Eq("name", name))
+}
+
+// Rename is a hand-written query: DB gives the handle (the context's
+// transaction, if any) and MapError the repository's error mapping.
+func (r AuthorRepository) Rename(ctx context.Context, from, to string) error {
+	res, err := r.DB(ctx).NewUpdate().Model((*Author)(nil)).
+		Set("name = ?", to).Where("name = ?", from).Exec(ctx)
+	if err != nil {
+		return repository.MapError("rename", r.Table(), err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return repository.ErrNotFound
+	}
+	return nil
+}
+
+func Example() {
+	ctx := context.Background()
+	db, err := dbopen.Open(ctx, "sqlite::memory:", dbopen.Config{})
+	if err != nil {
+		panic(err)
+	}
+	defer db.Close()
+	if _, err := dbmigrate.Migrate(ctx, db, migrations(), dbmigrate.Config{Table: "example_migrations"}); err != nil {
+		panic(err)
+	}
+
+	base, err := repository.New[Author](db, repository.Config{})
+	if err != nil {
+		panic(err)
+	}
+	authors := AuthorRepository{base}
+
+	for _, name := range []string{"Ada", "Grace", "Barbara"} {
+		if err := authors.Create(ctx, &Author{Name: name}); err != nil {
+			panic(err)
+		}
+	}
+	ada, _ := authors.GetByName(ctx, "Ada")
+	fmt.Println(ada.ID, ada.Name)
+
+	err = authors.Create(ctx, &Author{Name: "Grace"})
+	fmt.Println(errors.Is(err, repository.ErrConflict), errkind.Of(err))
+
+	_, err = authors.GetByName(ctx, "Linus")
+	fmt.Println(err, errkind.Of(err))
+
+	fmt.Println(authors.Rename(ctx, "Barbara", "Barbara Liskov"))
+
+	page, _ := authors.Paginate(ctx, repository.Offset(1, 2), repository.Contains("name", "A"))
+	out, _ := json.Marshal(page.Meta)
+	fmt.Println(len(page.Items), string(out))
+	// Output:
+	// 1 Ada
+	// true conflict
+	// first authors: not found not_found
+	// <nil>
+	// 2 {"page":1,"per_page":2,"total":3,"pages":2,"next_cursor":null,"has_more":true}
+}
+
+// CreateAuthor is the input of a command.
+type CreateAuthor struct{ Name string }
+
+// Validate implements command.Validator.
+func (in CreateAuthor) Validate() error {
+	if strings.TrimSpace(in.Name) == "" {
+		return errors.New("name is required")
+	}
+	return nil
+}
+
+func ExampleTransactor() {
+	ctx := context.Background()
+	db, err := dbopen.Open(ctx, "sqlite::memory:", dbopen.Config{})
+	if err != nil {
+		panic(err)
+	}
+	defer db.Close()
+	if _, err := dbmigrate.Migrate(ctx, db, migrations(), dbmigrate.Config{}); err != nil {
+		panic(err)
+	}
+	authors, err := repository.New[Author](db, repository.Config{})
+	if err != nil {
+		panic(err)
+	}
+
+	// Creates an author and a first book in one transaction.
+	create := command.Validate(command.InTx(repository.NewTransactor(db, nil),
+		command.Func[CreateAuthor, *Author](func(ctx context.Context, in CreateAuthor) (*Author, error) {
+			a := &Author{Name: in.Name}
+			if err := authors.Create(ctx, a); err != nil {
+				return nil, err
+			}
+			// Hand-written queries join the transaction through IDB.
+			_, err := repository.IDB(ctx, bun.IDB(db)).NewInsert().
+				Model(&Book{ID: a.ID, AuthorID: a.ID, Title: "First steps"}).Exec(ctx)
+			return a, err
+		})))
+
+	a, err := create.Execute(ctx, CreateAuthor{Name: "Ada"})
+	fmt.Println(a.Name, err)
+	_, err = create.Execute(ctx, CreateAuthor{Name: "Ada"})
+	fmt.Println(err, errkind.Of(err))
+	_, err = create.Execute(ctx, CreateAuthor{})
+	fmt.Println(err, errkind.Of(err))
+	n, _ := authors.Count(ctx)
+	fmt.Println(n)
+	// Output:
+	// Ada <nil>
+	// create authors: already exists conflict
+	// name is required invalid_data
+	// 1
+}

@@ -1,0 +1,76 @@
+package repository_test
+
+import (
+	"context"
+	"embed"
+	"io/fs"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"github.com/uptrace/bun"
+
+	"github.com/pkgroute/pkgroute/internal/testenv"
+	"github.com/pkgroute/pkgroute/repository/dbmigrate"
+	"github.com/pkgroute/pkgroute/repository/dbopen"
+)
+
+//go:embed testdata/migrations
+var migrationFiles embed.FS
+
+func migrations() fs.FS {
+	sub, err := fs.Sub(migrationFiles, "testdata/migrations")
+	if err != nil {
+		panic(err)
+	}
+	return sub
+}
+
+type Author struct {
+	bun.BaseModel `bun:"table:authors,alias:a"`
+
+	ID   int64  `bun:"id,pk,autoincrement" json:"id"`
+	Name string `bun:"name" json:"name"`
+	Bio  string `bun:"bio" json:"bio"`
+}
+
+type Book struct {
+	bun.BaseModel `bun:"table:books,alias:b"`
+
+	ID       int64  `bun:"id,pk"`
+	AuthorID int64  `bun:"author_id"`
+	Title    string `bun:"title"`
+}
+
+// backend opens a fresh, migrated database.
+type backend struct {
+	name string
+	open func(t testing.TB) *bun.DB
+}
+
+func backends() []backend {
+	return []backend{
+		{"sqlite", openSQLite},
+		{"postgres", openPostgres},
+	}
+}
+
+func openSQLite(t testing.TB) *bun.DB {
+	t.Helper()
+	return openMigrated(t, "sqlite::memory:")
+}
+
+func openPostgres(t testing.TB) *bun.DB {
+	t.Helper()
+	return openMigrated(t, testenv.PostgresURL(t))
+}
+
+func openMigrated(t testing.TB, dsn string) *bun.DB {
+	t.Helper()
+	ctx := context.Background()
+	db, err := dbopen.Open(ctx, dsn, dbopen.Config{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	_, err = dbmigrate.Migrate(ctx, db, migrations(), dbmigrate.Config{Table: "test_migrations"})
+	require.NoError(t, err)
+	return db
+}
