@@ -89,7 +89,7 @@ func TestAttackTokens(t *testing.T) {
 	otherSig, err := jwt.NewWithClaims(jwt.SigningMethodES256, good()).SignedString(otherKey)
 	require.NoError(t, err)
 	bigClaims := good()
-	bigClaims["pad"] = strings.Repeat("a", keycloak.MaxTokenBytes)
+	bigClaims["pad"] = strings.Repeat("a", auth.MaxTokenBytes)
 	tampered := good()
 	tampered["resource_access"] = map[string]any{"authorsvc": map[string]any{"roles": []string{"admin", "root"}}}
 

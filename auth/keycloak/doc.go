@@ -7,7 +7,8 @@
 // the registered claims with a leeway, the issuer, and that the token was
 // minted for the configured client (azp, or aud containing the client id).
 // Roles come from resource_access[client].roles, plus realm_access.roles
-// when enabled. Verified tokens are cached by hash until they expire.
+// when enabled. Tokens longer than auth.MaxTokenBytes (8 KiB) are refused
+// before parsing. Verified tokens are cached by hash until they expire.
 //
 // Client performs the OAuth2 password and refresh grants at the realm's
 // token endpoint behind a circuit breaker, and passes the token response

@@ -21,9 +21,6 @@ import (
 	"github.com/pkgroute/pkgroute/auth"
 )
 
-// MaxTokenBytes is the longest token the verifier parses.
-const MaxTokenBytes = 8 << 10
-
 // Defaults of Config.
 const (
 	DefaultLeeway          = 30 * time.Second
@@ -381,8 +378,8 @@ func (v *Verifier) authenticate(ctx context.Context, token string) (*auth.Princi
 	switch {
 	case token == "":
 		return nil, statusInvalid, auth.ErrNoToken
-	case len(token) > MaxTokenBytes:
-		return nil, statusInvalid, fmt.Errorf("%w: token longer than %d bytes", auth.ErrTokenDecode, MaxTokenBytes)
+	case len(token) > auth.MaxTokenBytes:
+		return nil, statusInvalid, fmt.Errorf("%w: token longer than %d bytes", auth.ErrTokenDecode, auth.MaxTokenBytes)
 	case strings.Count(token, ".") != 2:
 		return nil, statusInvalid, fmt.Errorf("%w: token is not three segments", auth.ErrTokenDecode)
 	}
