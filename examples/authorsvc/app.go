@@ -2,23 +2,33 @@ package main
 
 import (
 	"context"
+	"embed"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/pkgroute/pkgroute/auth"
 	"github.com/pkgroute/pkgroute/auth/authtest"
 	"github.com/pkgroute/pkgroute/auth/keycloak"
+	"github.com/pkgroute/pkgroute/command"
 	"github.com/pkgroute/pkgroute/middleware"
 	"github.com/pkgroute/pkgroute/middleware/health"
+	"github.com/pkgroute/pkgroute/ratelimit"
+	"github.com/pkgroute/pkgroute/ratelimit/redislimit"
+	"github.com/pkgroute/pkgroute/repository"
+	"github.com/pkgroute/pkgroute/repository/dbmigrate"
+	"github.com/pkgroute/pkgroute/repository/dbopen"
 	"github.com/pkgroute/pkgroute/router"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
 )
 
 // devUsers are the built-in users of the development issuer.
@@ -48,14 +58,40 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	log := newLogger(cfg, stderr)
 
-	pkgs := router.New[PkgID](router.Config{Logger: log})
-	registerPackages(pkgs)
-	if err := pkgs.VerifyAll(Ping); err != nil {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	if *listRoutes {
+		pkgs := router.New[PkgID](router.Config{Logger: log})
+		// Listing needs the registrations, not a database.
+		noTx := command.TransactorFunc(func(ctx context.Context, fn func(context.Context) error) error { return fn(ctx) })
+		registerPackages(pkgs, newAuthorCommands(AuthorRepository{}, noTx, nopNotifier{}, time.Now))
+		printRoutes(stdout, pkgs, authorRoutes(authorCommands{}))
+		return nil
+	}
+
+	db, err := dbopen.Open(ctx, cfg.DatabaseURL, dbopen.Config{Logger: log, Registerer: reg})
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	defer db.Close()
+	applied, err := dbmigrate.Migrate(ctx, db, migrationFiles(), dbmigrate.Config{Table: "authorsvc_migrations"})
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if len(applied) > 0 {
+		log.Info("migrations applied", "migrations", applied)
+	}
+	base, err := repository.New[Author](db, repository.Config{})
+	if err != nil {
 		return err
 	}
-	if *listRoutes {
-		printRoutes(stdout, pkgs)
-		return nil
+	cmds := newAuthorCommands(AuthorRepository{base}, repository.NewTransactor(db, nil), nopNotifier{}, time.Now)
+
+	pkgs := router.New[PkgID](router.Config{Logger: log})
+	registerPackages(pkgs, cmds)
+	if err := pkgs.VerifyAll(allPackages...); err != nil {
+		return err
 	}
 
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
@@ -65,13 +101,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer ln.Close()
 	baseURL := "http://" + ln.Addr().String()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
 	mux := http.NewServeMux()
 	kc := keycloak.Config{
 		BaseURL: cfg.KeycloakBaseURL, Realm: cfg.KeycloakRealm, ClientID: cfg.KeycloakClientID,
 		Leeway: cfg.AuthLeeway, RealmRoles: cfg.AuthRealmRoles, Logger: log, Registerer: reg,
+	}
+	login := keycloak.ClientConfig{
+		BaseURL: cfg.KeycloakBaseURL, Realm: cfg.KeycloakRealm, ClientID: cfg.KeycloakClientID,
+		ClientSecret: cfg.KeycloakSecret, Logger: log, Registerer: reg,
 	}
 	if cfg.devIssuer {
 		iss, err := authtest.New(authtest.Config{BaseURL: baseURL, Realm: devRealm, ClientID: devClientID, Users: devUsers})
@@ -82,22 +119,64 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			"issuer", iss.IssuerURL(), "users", "admin/admin, writer/writer, reader/reader")
 		mux.Handle("GET /dev/jwks", jwksHandler(iss))
 		mux.Handle("/realms/", iss.Handler())
-		kc.BaseURL, kc.Realm, kc.ClientID = baseURL, devRealm, devClientID
-		// The verifier fetches the keys in-process: the listener is not
-		// serving yet.
-		kc.HTTPClient = &http.Client{Transport: handlerTransport{iss.Handler()}}
+		// The verifier and the login client reach the issuer in-process:
+		// the listener is not serving yet when the keys are first fetched.
+		inProcess := &http.Client{Transport: handlerTransport{iss.Handler()}}
+		kc.BaseURL, kc.Realm, kc.ClientID, kc.HTTPClient = baseURL, devRealm, devClientID, inProcess
+		login.BaseURL, login.Realm, login.ClientID, login.HTTPClient = baseURL, devRealm, devClientID, inProcess
 	}
 	verifier, err := keycloak.NewVerifier(ctx, kc)
 	if err != nil {
 		return fmt.Errorf("token verifier: %w", err)
 	}
 	defer verifier.Close()
+	loginClient, err := keycloak.NewClient(login)
+	if err != nil {
+		return fmt.Errorf("login client: %w", err)
+	}
+	defer loginClient.Close()
 
+	var rdb *redis.Client
+	if cfg.RedisURL != "" {
+		if rdb, err = redislimit.NewClient(cfg.RedisURL, redislimit.DefaultTimeout); err != nil {
+			return &configError{name: "REDIS_URL", value: redact(cfg.RedisURL), why: err.Error()}
+		}
+		defer rdb.Close()
+	}
+	failMode := ratelimit.FailClosed
+	if cfg.RateLimitFailOpen {
+		failMode = ratelimit.FailOpen
+	}
+	var limiter ratelimit.Limiter = ratelimit.NewMemory(ratelimit.MemoryConfig{})
+	if rdb != nil {
+		limiter = redislimit.New(rdb, redislimit.Config{Prefix: "authorsvc:ratelimit:", FailMode: failMode, Logger: log, Registerer: reg})
+	}
+	rateLimit := func(h http.Handler) http.Handler { return h }
+	if cfg.RateLimitEnabled {
+		rateLimit = ratelimit.Middleware(ratelimit.Config{
+			Limiter: limiter,
+			Rate:    ratelimit.Rate{Limit: cfg.RateLimitPerMinute, Window: time.Minute, Burst: cfg.RateLimitBurst},
+			Key: func(r *http.Request) string {
+				if p := auth.FromContext(r.Context()); p != nil {
+					return "user:" + p.ID
+				}
+				return ""
+			},
+			ClientIP:   ratelimit.ClientIP(cfg.TrustedProxies),
+			Exclude:    []string{"/health", "/metrics", "/web"},
+			Logger:     log,
+			Registerer: reg,
+		})
+	}
+
+	mount(mux, authorRoutes(cmds))
+	mux.Handle("POST /auth/login", loginHTTP(loginClient))
+	mux.Handle("POST /auth/refresh", refreshHTTP(loginClient))
 	mux.Handle("POST /api/pkg/{pkg_id}", router.Bridge(pkgs))
 	mux.Handle("GET /api/packages", router.CatalogueHandler(pkgs))
 	mux.Handle("GET /health", health.New(health.Config{Logger: log, Checks: []health.Check{
-		{Name: "database", Func: func(context.Context) error { return nil }},
-		{Name: "redis"},
+		{Name: "database", Func: db.PingContext},
+		{Name: "redis", Func: redisCheck(rdb)},
 		{Name: "websocket", Func: func(context.Context) error { return nil }, Fields: func() []health.Field {
 			return []health.Field{{Key: "active_connections", Value: 0}}
 		}},
@@ -118,6 +197,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		middleware.TrustedHosts(middleware.TrustedHostsConfig{Hosts: cfg.AllowedHosts}),
 		middleware.BodyLimit(middleware.BodyLimitConfig{MaxBytes: cfg.MaxRequestBodySize}),
 		auth.Middleware(auth.Config{Authenticator: verifier, Optional: true, Logger: log}),
+		rateLimit,
 	)(middleware.Routes(mux))
 
 	srv := middleware.NewServer(cfg.HTTPAddr, handler, middleware.ServerConfig{})
@@ -200,7 +280,7 @@ func (r *responseRecorder) Write(b []byte) (int, error) {
 	return r.body.Write(b)
 }
 
-func printRoutes(w io.Writer, r *router.PackageRouter[PkgID]) {
+func printRoutes(w io.Writer, r *router.PackageRouter[PkgID], routes []httpRoute) {
 	fmt.Fprintf(w, "%-7s %-24s %-14s %-40s %-6s %s\n", "pkg_id", "name", "access", "roles", "schema", "paginated")
 	for _, rt := range r.Routes() {
 		schema := "no"
@@ -214,13 +294,18 @@ func printRoutes(w io.Writer, r *router.PackageRouter[PkgID]) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "HTTP routes:")
-	for _, route := range httpRoutes {
+	for _, route := range routes {
+		fmt.Fprintf(w, "  %-28s roles: %s\n", route.pattern, strings.Join(route.roles, ","))
+	}
+	for _, route := range otherRoutes {
 		fmt.Fprintf(w, "  %-28s %s\n", route.pattern, route.access)
 	}
 }
 
-// httpRoutes documents the HTTP routes for -routes.
-var httpRoutes = []struct{ pattern, access string }{
+// otherRoutes documents the service's other HTTP routes for -routes.
+var otherRoutes = []struct{ pattern, access string }{
+	{"POST /auth/login", "anyone"},
+	{"POST /auth/refresh", "anyone"},
 	{"POST /api/pkg/{pkg_id}", "as the package"},
 	{"GET /api/packages", "anyone (lists what the caller may use)"},
 	{"GET /health", "anyone"},
@@ -240,4 +325,79 @@ Call PING over HTTP:
   curl -s -X POST %[1]s/api/pkg/10 -H "Authorization: Bearer $TOKEN" -d '{"data":{"hello":"world"}}'
 `, baseURL, devRealm, devClientID)
 	}
+}
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+func migrationFiles() fs.FS {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		panic(err) // the embedded directory always exists
+	}
+	return sub
+}
+
+// redisCheck pings Redis; nil (not configured) reports "disabled".
+func redisCheck(rdb *redis.Client) func(context.Context) error {
+	if rdb == nil {
+		return nil
+	}
+	return func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
+}
+
+// nopNotifier drops author events (no WebSocket hub wired).
+type nopNotifier struct{}
+
+func (nopNotifier) AuthorCreated(context.Context, AuthorCreatedEvent) {}
+
+// loginHTTP serves POST /auth/login: {"username","password"} -> the
+// identity provider's token response, unchanged.
+func loginHTTP(c *keycloak.Client) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			Username string `json:"username"`
+			Password string `json:"password"`
+		}
+		if err := decodeBody(r, &in); err != nil {
+			middleware.WriteError(w, r, err)
+			return
+		}
+		if in.Username == "" || in.Password == "" {
+			middleware.WriteError(w, r, invalidField("", "username and password are required"))
+			return
+		}
+		tokens, err := c.Login(r.Context(), in.Username, in.Password)
+		writeTokens(w, r, tokens, err)
+	}
+}
+
+// refreshHTTP serves POST /auth/refresh: {"refresh_token"} -> a new token
+// response.
+func refreshHTTP(c *keycloak.Client) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			RefreshToken string `json:"refresh_token"`
+		}
+		if err := decodeBody(r, &in); err != nil {
+			middleware.WriteError(w, r, err)
+			return
+		}
+		if in.RefreshToken == "" {
+			middleware.WriteError(w, r, invalidField("/refresh_token", "required property is missing"))
+			return
+		}
+		tokens, err := c.Refresh(r.Context(), in.RefreshToken)
+		writeTokens(w, r, tokens, err)
+	}
+}
+
+func writeTokens(w http.ResponseWriter, r *http.Request, tokens []byte, err error) {
+	if err != nil {
+		middleware.WriteError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(tokens)
 }

@@ -50,7 +50,7 @@ type app struct {
 func startApp(t *testing.T, env map[string]string) *app {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-	vars := map[string]string{"HTTP_ADDR": addr, "DATABASE_URL": "sqlite::memory:"}
+	vars := map[string]string{"HTTP_ADDR": addr, "DATABASE_URL": "sqlite::memory:", "RATE_LIMIT_PER_MINUTE": "100000"}
 	for k, v := range env {
 		vars[k] = v
 	}
@@ -186,4 +186,27 @@ func TestBadConfiguration(t *testing.T) {
 			assert.NotContains(t, err.Error(), "\n")
 		})
 	}
+}
+
+func TestHTTPRateLimit(t *testing.T) {
+	a := startApp(t, map[string]string{"RATE_LIMIT_PER_MINUTE": "5"})
+	tok := a.token(t, "reader") // one request from this IP
+	for i, want := range []string{"4", "3", "2", "1", "0"} {
+		res, body := a.do(t, "POST", "/api/pkg/10", tok, `{"data":{}}`)
+		require.Equal(t, 200, res.StatusCode, "request %d: %s", i, body)
+		assert.Equal(t, want, res.Header.Get("X-RateLimit-Remaining"))
+		assert.Equal(t, "5", res.Header.Get("X-RateLimit-Limit"))
+		assert.Equal(t, `"default";q=5;w=60`, res.Header.Get("RateLimit-Policy"))
+	}
+	res, body := a.do(t, "POST", "/api/pkg/10", tok, `{"data":{}}`)
+	assert.Equal(t, 429, res.StatusCode)
+	assert.NotEmpty(t, res.Header.Get("Retry-After"))
+	assert.Equal(t, "DENY", res.Header.Get("X-Frame-Options"))
+	assert.Equal(t, "rate_limit_exceeded", httpError(t, body).Code)
+	// Another user has their own budget; health is not limited.
+	res, _ = a.do(t, "POST", "/api/pkg/10", a.token(t, "writer"), `{"data":{}}`)
+	assert.Equal(t, 200, res.StatusCode)
+	res, _ = a.do(t, "GET", "/health", "", "")
+	assert.Equal(t, 200, res.StatusCode)
+	assert.Empty(t, res.Header.Get("X-RateLimit-Limit"))
 }
