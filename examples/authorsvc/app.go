@@ -11,7 +11,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pkgroute/pkgroute/auth"
@@ -26,6 +28,8 @@ import (
 	"github.com/pkgroute/pkgroute/repository/dbmigrate"
 	"github.com/pkgroute/pkgroute/repository/dbopen"
 	"github.com/pkgroute/pkgroute/router"
+	"github.com/pkgroute/pkgroute/router/ws"
+	"github.com/pkgroute/pkgroute/router/ws/wsredis"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
@@ -63,9 +67,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	if *listRoutes {
 		pkgs := router.New[PkgID](router.Config{Logger: log})
-		// Listing needs the registrations, not a database.
-		noTx := command.TransactorFunc(func(ctx context.Context, fn func(context.Context) error) error { return fn(ctx) })
-		registerPackages(pkgs, newAuthorCommands(AuthorRepository{}, noTx, nopNotifier{}, time.Now))
+		registerPackages(pkgs, listingCommands())
 		printRoutes(stdout, pkgs, authorRoutes(authorCommands{}))
 		return nil
 	}
@@ -86,7 +88,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	cmds := newAuthorCommands(AuthorRepository{base}, repository.NewTransactor(db, nil), nopNotifier{}, time.Now)
+	notifier := &pushNotifier{log: log}
+	cmds := newAuthorCommands(AuthorRepository{base}, repository.NewTransactor(db, nil), notifier, time.Now)
 
 	pkgs := router.New[PkgID](router.Config{Logger: log})
 	registerPackages(pkgs, cmds)
@@ -169,6 +172,30 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		})
 	}
 
+	wsCfg := ws.Config{
+		Authenticator:         verifier,
+		AllowedOrigins:        cfg.AllowedWSOrigins,
+		AuthTimeout:           cfg.WSAuthTimeout,
+		ExpiryLeeway:          cfg.AuthLeeway,
+		MaxConnsPerUser:       offIfZero(cfg.WSMaxConnsPerUser),
+		MessageRate:           ratelimit.Rate{Limit: offIfZero(cfg.WSMessageRate), Window: time.Minute},
+		MaxConsecutiveLimited: offIfZero(cfg.WSAbuseCloseAfter),
+		MaxMessageSize:        cfg.WSMaxMessageSize,
+		Logger:                log,
+		Registerer:            reg,
+	}
+	var background []func(context.Context) error
+	if rdb != nil {
+		wsCfg.Limiter = redislimit.New(rdb, redislimit.Config{Prefix: "authorsvc:wsrate:", FailMode: failMode, Logger: log, Registerer: reg})
+		conns := redislimit.NewConnections(rdb, redislimit.ConnectionsConfig{Prefix: "authorsvc:wsconns:", Logger: log, Registerer: reg})
+		wsCfg.Connections = conns
+		background = append(background, conns.Run)
+		wsCfg.Broker = wsredis.New(wsredis.Config{Client: rdb, Channel: "authorsvc:ws:push", Logger: log})
+	}
+	endpoint := ws.New(pkgs, wsCfg)
+	notifier.endpoint = endpoint
+	mux.Handle("GET /web", endpoint)
+
 	mount(mux, authorRoutes(cmds))
 	mux.Handle("POST /auth/login", loginHTTP(loginClient))
 	mux.Handle("POST /auth/refresh", refreshHTTP(loginClient))
@@ -178,7 +205,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		{Name: "database", Func: db.PingContext},
 		{Name: "redis", Func: redisCheck(rdb)},
 		{Name: "websocket", Func: func(context.Context) error { return nil }, Fields: func() []health.Field {
-			return []health.Field{{Key: "active_connections", Value: 0}}
+			return []health.Field{{Key: "active_connections", Value: endpoint.ActiveConnections()}}
 		}},
 	}}))
 	mux.Handle("GET /metrics", middleware.MetricsHandler(reg))
@@ -196,13 +223,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		metrics.Middleware,
 		middleware.TrustedHosts(middleware.TrustedHostsConfig{Hosts: cfg.AllowedHosts}),
 		middleware.BodyLimit(middleware.BodyLimitConfig{MaxBytes: cfg.MaxRequestBodySize}),
-		auth.Middleware(auth.Config{Authenticator: verifier, Optional: true, Logger: log}),
+		// The WebSocket endpoint authenticates its own upgrades.
+		auth.Middleware(auth.Config{Authenticator: verifier, Optional: true, Logger: log, Exclude: authExclude}),
 		rateLimit,
 	)(middleware.Routes(mux))
 
 	srv := middleware.NewServer(cfg.HTTPAddr, handler, middleware.ServerConfig{})
 	srv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	printWelcome(stdout, cfg, baseURL)
+
+	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	var bg sync.WaitGroup
+	for _, f := range background {
+		bg.Go(func() {
+			if err := f(bgCtx); err != nil && !errors.Is(err, context.Canceled) {
+				log.Error("background job stopped", "err", err)
+			}
+		})
+	}
+	defer func() {
+		stopBackground()
+		bg.Wait()
+	}()
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -214,7 +256,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := middleware.Shutdown(sctx, srv); err != nil {
+	if err := middleware.Shutdown(sctx, srv, endpoint.Shutdown); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -310,6 +352,7 @@ var otherRoutes = []struct{ pattern, access string }{
 	{"GET /api/packages", "anyone (lists what the caller may use)"},
 	{"GET /health", "anyone"},
 	{"GET /metrics", "anyone"},
+	{"GET /web", "WebSocket; any signed-in caller (header or first-message auth)"},
 	{"GET /dev/jwks", "anyone (development issuer only)"},
 }
 
@@ -346,10 +389,42 @@ func redisCheck(rdb *redis.Client) func(context.Context) error {
 	return func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
 }
 
-// nopNotifier drops author events (no WebSocket hub wired).
+// listingCommands are commands without a database, for listings: the
+// registrations need them, nothing runs them.
+func listingCommands() authorCommands {
+	noTx := command.TransactorFunc(func(ctx context.Context, fn func(context.Context) error) error { return fn(ctx) })
+	return newAuthorCommands(AuthorRepository{}, noTx, nopNotifier{}, time.Now)
+}
+
+// nopNotifier drops author events (route listings need no hub).
 type nopNotifier struct{}
 
 func (nopNotifier) AuthorCreated(context.Context, AuthorCreatedEvent) {}
+
+// pushNotifier pushes AUTHOR_CREATED to every connection, on every instance,
+// whose user may read authors.
+type pushNotifier struct {
+	log      *slog.Logger
+	endpoint *ws.Endpoint[PkgID]
+}
+
+func (n *pushNotifier) AuthorCreated(ctx context.Context, a AuthorCreatedEvent) {
+	if err := n.endpoint.PushToRole(context.WithoutCancel(ctx), roleGetAuthors, AuthorCreated, a); err != nil {
+		n.log.WarnContext(ctx, "push AUTHOR_CREATED failed", "author_id", a.ID, "err", err)
+	}
+}
+
+// authExclude are the paths the HTTP authentication middleware skips.
+var authExclude = regexp.MustCompile(`^(/health|/metrics|/web)$`)
+
+// offIfZero maps the configuration's 0 = off to the library's negative =
+// off.
+func offIfZero(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
+}
 
 // loginHTTP serves POST /auth/login: {"username","password"} -> the
 // identity provider's token response, unchanged.

@@ -210,3 +210,14 @@ func TestHTTPRateLimit(t *testing.T) {
 	assert.Equal(t, 200, res.StatusCode)
 	assert.Empty(t, res.Header.Get("X-RateLimit-Limit"))
 }
+
+func freePort(t *testing.T) int { return testenv.FreePort(t) }
+
+func httpGet(u string) (int, error) {
+	res, err := http.Get(u)
+	if err != nil {
+		return 0, err
+	}
+	res.Body.Close()
+	return res.StatusCode, nil
+}
