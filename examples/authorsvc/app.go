@@ -152,7 +152,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	var limiter ratelimit.Limiter = ratelimit.NewMemory(ratelimit.MemoryConfig{})
 	if rdb != nil {
-		limiter = redislimit.New(rdb, redislimit.Config{Prefix: "authorsvc:ratelimit:", FailMode: failMode, Logger: log, Registerer: reg})
+		limiter = redislimit.New(rdb, redislimit.Config{Prefix: cfg.RedisKeyPrefix + "ratelimit:", FailMode: failMode, Logger: log, Registerer: reg})
 	}
 	rateLimit := func(h http.Handler) http.Handler { return h }
 	if cfg.RateLimitEnabled {
@@ -186,11 +186,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	var background []func(context.Context) error
 	if rdb != nil {
-		wsCfg.Limiter = redislimit.New(rdb, redislimit.Config{Prefix: "authorsvc:wsrate:", FailMode: failMode, Logger: log, Registerer: reg})
-		conns := redislimit.NewConnections(rdb, redislimit.ConnectionsConfig{Prefix: "authorsvc:wsconns:", Logger: log, Registerer: reg})
+		wsCfg.Limiter = redislimit.New(rdb, redislimit.Config{Prefix: cfg.RedisKeyPrefix + "wsrate:", FailMode: failMode, Logger: log, Registerer: reg})
+		conns := redislimit.NewConnections(rdb, redislimit.ConnectionsConfig{Prefix: cfg.RedisKeyPrefix + "wsconns:", Logger: log, Registerer: reg})
 		wsCfg.Connections = conns
 		background = append(background, conns.Run)
-		wsCfg.Broker = wsredis.New(wsredis.Config{Client: rdb, Channel: "authorsvc:ws:push", Logger: log})
+		wsCfg.Broker = wsredis.New(wsredis.Config{Client: rdb, Channel: cfg.RedisKeyPrefix + "ws:push", Logger: log})
 	}
 	endpoint := ws.New(pkgs, wsCfg)
 	notifier.endpoint = endpoint

@@ -221,3 +221,5 @@ func httpGet(u string) (int, error) {
 	res.Body.Close()
 	return res.StatusCode, nil
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

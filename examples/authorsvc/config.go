@@ -14,6 +14,7 @@ type config struct {
 	HTTPAddr           string
 	DatabaseURL        string
 	RedisURL           string
+	RedisKeyPrefix     string
 	KeycloakBaseURL    string
 	KeycloakRealm      string
 	KeycloakClientID   string
@@ -66,6 +67,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		HTTPAddr:           p.str("HTTP_ADDR", "127.0.0.1:8000"),
 		DatabaseURL:        p.str("DATABASE_URL", "sqlite:authorsvc.db"),
 		RedisURL:           p.str("REDIS_URL", ""),
+		RedisKeyPrefix:     p.str("REDIS_KEY_PREFIX", "authorsvc:"),
 		KeycloakBaseURL:    p.str("KEYCLOAK_BASE_URL", ""),
 		KeycloakRealm:      p.str("KEYCLOAK_REALM", ""),
 		KeycloakClientID:   p.str("KEYCLOAK_CLIENT_ID", ""),
