@@ -60,7 +60,8 @@ type conn[T router.ID] struct {
 
 	mu       sync.Mutex
 	queue    [][]byte
-	queued   int // bytes in queue and being written
+	queued   int  // bytes in queue and being written
+	writing  bool // a goroutine is writing a data frame
 	closing  *closeReq
 	inflight map[uuid.UUID]struct{}
 	expiry   *time.Timer
@@ -110,6 +111,16 @@ func (c *conn[T]) forceClose(cr closeReq) {
 	c.mu.Unlock()
 	c.cancel()
 	c.signal()
+}
+
+// abort drops the network connection, if there is one yet.
+func (c *conn[T]) abort() {
+	c.mu.Lock()
+	nc := c.nc
+	c.mu.Unlock()
+	if nc != nil {
+		_ = nc.Close()
+	}
 }
 
 func (c *conn[T]) isClosing() bool {
@@ -176,29 +187,40 @@ func (c *conn[T]) expired() {
 
 // read is the reader goroutine.
 func (c *conn[T]) read(firstMessage bool) {
-	defer close(c.readerDone)
 	if firstMessage && !c.authenticate() {
+		close(c.readerDone)
 		return
 	}
+	c.readLoop()
+}
+
+// readLoop reads requests. To keep a request's round trip in one
+// goroutine, the goroutine that read a request serves it and hands the
+// reading over to a new goroutine; so the connection still has exactly one
+// reader, and one goroutine per request in flight.
+func (c *conn[T]) readLoop() {
 	for {
 		mt, data, err := c.ws.ReadMessage()
 		if err != nil {
 			c.readFailed(err)
-			return
+			break
 		}
-		if c.isClosing() {
+		if c.isClosing() || !c.checkFrame(mt, data) {
 			c.discard()
-			return
+			break
 		}
-		if !c.checkFrame(mt, data) {
+		h, serve, ok := c.handle(data)
+		if !ok {
 			c.discard()
-			return
+			break
 		}
-		if !c.handle(data) {
-			c.discard()
+		if serve {
+			go c.readLoop()
+			c.serve(data, h)
 			return
 		}
 	}
+	close(c.readerDone)
 }
 
 // checkFrame closes with 1003 for binary frames and 1007 for invalid
@@ -282,8 +304,9 @@ func (c *conn[T]) authenticate() bool {
 	_ = c.ws.SetReadDeadline(time.Now().Add(e.cfg.AuthTimeout))
 	mt, data, err := c.ws.ReadMessage()
 	if err != nil {
-		if isTimeout(err) && c.requestClose(closeReq{code: CloseAuthTimeout, reason: reasonAuthTimeout, frame: true}) {
+		if isTimeout(err) && !c.isClosing() {
 			e.metrics.conn(statusRejectedAuthTimeout)
+			c.requestClose(closeReq{code: CloseAuthTimeout, reason: reasonAuthTimeout, frame: true})
 			c.drainRaw()
 			return false
 		}
@@ -350,13 +373,14 @@ func authOK(p *auth.Principal) []byte {
 	return b
 }
 
-// handle processes one text message of an authenticated connection. It
-// returns false when the connection is closing.
-func (c *conn[T]) handle(data []byte) bool {
+// handle processes one text message of an authenticated connection. serve
+// reports a request that took an in-flight slot and must be served; ok is
+// false when the connection is closing.
+func (c *conn[T]) handle(data []byte) (h head, serve, ok bool) {
 	e := c.e
-	h := scanHead(data)
+	h = scanHead(data)
 	if h.isAuth {
-		return c.reauth(data)
+		return h, false, c.reauth(data)
 	}
 	e.metrics.recv()
 	if e.limitOn {
@@ -366,7 +390,7 @@ func (c *conn[T]) handle(data []byte) bool {
 		case err != nil:
 			e.log.Error("ws: message limiter failed", "error", err)
 			c.reply(h, router.Fail(err))
-			return true
+			return h, false, true
 		case !res.Allowed:
 			e.cfg.LimitMetrics.Hit(ratelimit.LimitWebSocket)
 			re := router.NewError(router.StatusRateLimited, router.CodeRateLimitExceeded, "Message rate limit exceeded")
@@ -375,9 +399,9 @@ func (c *conn[T]) handle(data []byte) bool {
 			c.consecutive++
 			if max := e.cfg.MaxConsecutiveLimited; max > 0 && c.consecutive >= max {
 				c.requestClose(closeReq{code: websocket.ClosePolicyViolation, reason: reasonRateAbuse, flush: true, frame: true})
-				return false
+				return h, false, false
 			}
-			return true
+			return h, false, true
 		}
 		c.consecutive = 0
 	}
@@ -385,7 +409,7 @@ func (c *conn[T]) handle(data []byte) bool {
 		ue := router.NewError(router.StatusError, router.CodeServiceUnavailable, "The server is shutting down")
 		ue.Retry = time.Second
 		c.reply(h, router.Fail(ue))
-		return true
+		return h, false, true
 	}
 	if h.hasReqID {
 		c.mu.Lock()
@@ -393,7 +417,7 @@ func (c *conn[T]) handle(data []byte) bool {
 			c.mu.Unlock()
 			c.reply(h, router.Fail(router.NewError(router.StatusError, router.CodeDuplicateRequest,
 				"req_id "+h.reqID.String()+" is already in flight on this connection")))
-			return true
+			return h, false, true
 		}
 		if c.inflight == nil {
 			c.inflight = make(map[uuid.UUID]struct{})
@@ -404,15 +428,14 @@ func (c *conn[T]) handle(data []byte) bool {
 	select {
 	case c.sem <- struct{}{}:
 	case <-c.ctx.Done():
-		return false
+		return h, false, false
 	}
 	c.handlers.Add(1)
 	e.inflight.Add(1)
-	go c.serve(data, h)
-	return true
+	return h, true, true
 }
 
-// serve runs one request; it is the only goroutine a request adds.
+// serve runs one request in flight and releases its slot.
 func (c *conn[T]) serve(data []byte, h head) {
 	defer func() {
 		<-c.sem
@@ -427,7 +450,44 @@ func (c *conn[T]) serve(data []byte, h head) {
 		delete(c.inflight, h.reqID)
 		c.mu.Unlock()
 	}
-	c.enqueue(out)
+	c.send(out)
+}
+
+// send writes msg from the calling request goroutine when nothing else is
+// queued or being written (saving a hand-over to the writer), else queues
+// it.
+func (c *conn[T]) send(msg []byte) {
+	c.mu.Lock()
+	if c.closing != nil || c.writing || len(c.queue) > 0 || c.queued+len(msg) > c.e.cfg.SendQueueBytes {
+		c.mu.Unlock()
+		c.enqueue(msg)
+		return
+	}
+	c.writing = true
+	c.queued += len(msg)
+	c.mu.Unlock()
+	err := c.writeMsg(msg)
+	c.mu.Lock()
+	c.writing = false
+	c.queued -= len(msg)
+	more := len(c.queue) > 0 || c.closing != nil
+	c.mu.Unlock()
+	if err != nil {
+		c.writeFailed(err)
+		return
+	}
+	if more {
+		c.signal()
+	}
+}
+
+func (c *conn[T]) writeMsg(msg []byte) error {
+	_ = c.ws.SetWriteDeadline(time.Now().Add(c.e.cfg.WriteTimeout))
+	if err := c.ws.WriteMessage(websocket.TextMessage, msg); err != nil {
+		return err
+	}
+	c.e.metrics.sentN(1)
+	return nil
 }
 
 // reply queues a reply made by the endpoint itself.
@@ -464,7 +524,7 @@ func (c *conn[T]) reauth(data []byte) bool {
 func (c *conn[T]) write() {
 	var ping *time.Timer
 	var pingC <-chan time.Time
-	authed := c.authed
+	authed, readerDone := c.authed, c.readerDone
 	for {
 		select {
 		case <-c.wake:
@@ -482,7 +542,8 @@ func (c *conn[T]) write() {
 				c.writeFailed(err)
 			}
 			ping.Reset(c.e.cfg.PingInterval)
-		case <-c.readerDone:
+		case <-readerDone:
+			readerDone = nil
 			c.requestClose(closeReq{code: closeAbnormal})
 		}
 		if c.flush() {
@@ -498,11 +559,17 @@ func (c *conn[T]) write() {
 // flush writes the queue and, once a close was requested, the close frame.
 // It returns true when the connection is finished.
 func (c *conn[T]) flush() bool {
+	var cr *closeReq
 	for {
 		c.mu.Lock()
-		cr := c.closing
+		cr = c.closing
 		if cr != nil && !cr.flush {
-			c.queue, c.queued = nil, 0
+			c.queued -= queuedBytes(c.queue)
+			c.queue = nil
+		}
+		if c.writing {
+			c.mu.Unlock()
+			return false // a request goroutine is writing; it signals when done
 		}
 		if len(c.queue) == 0 {
 			c.queue = nil
@@ -512,21 +579,17 @@ func (c *conn[T]) flush() bool {
 		msg := c.queue[0]
 		c.queue[0] = nil
 		c.queue = c.queue[1:]
+		c.writing = true
 		c.mu.Unlock()
-		_ = c.ws.SetWriteDeadline(time.Now().Add(c.e.cfg.WriteTimeout))
-		err := c.ws.WriteMessage(websocket.TextMessage, msg)
+		err := c.writeMsg(msg)
 		c.mu.Lock()
+		c.writing = false
 		c.queued -= len(msg)
 		c.mu.Unlock()
 		if err != nil {
 			c.writeFailed(err)
-			continue
 		}
-		c.e.metrics.sentN(1)
 	}
-	c.mu.Lock()
-	cr := c.closing
-	c.mu.Unlock()
 	if cr == nil {
 		return false
 	}
@@ -544,6 +607,14 @@ func (c *conn[T]) flush() bool {
 	_ = c.nc.Close()
 	<-c.readerDone
 	return true
+}
+
+func queuedBytes(q [][]byte) int {
+	n := 0
+	for _, m := range q {
+		n += len(m)
+	}
+	return n
 }
 
 func (c *conn[T]) writeFailed(err error) {

@@ -88,7 +88,7 @@ func New[T router.ID](r *router.PackageRouter[T], cfg Config) *Endpoint[T] {
 		HandshakeTimeout: 10 * time.Second,
 		ReadBufferSize:   readBufferSize,
 		WriteBufferSize:  writeBufferSize,
-		WriteBufferPool:  &sync.Pool{},
+		WriteBufferPool:  &bufferPool{max: 256},
 		CheckOrigin:      func(*http.Request) bool { return true }, // checked before
 		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
 			code := errkind.InvalidRequest.Code()
@@ -143,6 +143,10 @@ func (e *Endpoint[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		auth.WriteError(w, http.StatusForbidden, "origin_not_allowed", "Origin not allowed")
 		return
 	}
+	if !websocket.IsWebSocketUpgrade(r) {
+		auth.WriteError(w, http.StatusBadRequest, errkind.InvalidRequest.Code(), "WebSocket upgrade required")
+		return
+	}
 	token, present, err := e.requestToken(r)
 	if err != nil {
 		e.metrics.conn(statusRejectedAuth)
@@ -187,19 +191,32 @@ func (e *Endpoint[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	wsc, err := e.upgrader.Upgrade(w, r, nil)
-	if err != nil {
-		if p != nil {
-			e.releaseSlot(context.WithoutCancel(r.Context()), p, id)
-		}
-		return
-	}
 	base := context.WithValue(router.WithTransport(context.WithoutCancel(r.Context()), "ws"), connIDKey{}, id)
 	ctx, cancel := context.WithCancel(base)
 	c := &conn[T]{
-		e: e, id: id, ws: wsc, nc: wsc.NetConn(), ctx: ctx, cancel: cancel,
+		e: e, id: id, ctx: ctx, cancel: cancel,
 		wake: make(chan struct{}, 1), authed: make(chan struct{}), readerDone: make(chan struct{}),
 		done: make(chan struct{}), sem: make(chan struct{}, e.cfg.MaxInflight),
+	}
+	if !e.track(c) {
+		cancel()
+		if p != nil {
+			e.releaseSlot(ctx, p, id)
+		}
+		w.Header().Set("Retry-After", "1")
+		auth.WriteError(w, http.StatusServiceUnavailable, errkind.Unavailable.Code(), "The server is shutting down")
+		return
+	}
+	if p != nil {
+		// Registered before the 101 answer: a push made once the client
+		// is connected reaches it.
+		c.slot = true
+		c.accept(p)
+	}
+	wsc, err := e.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		c.finish()
+		return
 	}
 	wsc.SetReadLimit(e.cfg.MaxMessageSize)
 	wsc.SetCloseHandler(func(int, string) error { return nil }) // the writer answers
@@ -209,19 +226,10 @@ func (e *Endpoint[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return nil
 	})
-	if !e.track(c) {
-		_ = wsc.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, reasonShutdown),
-			time.Now().Add(e.cfg.CloseGrace))
-		_ = wsc.Close()
-		cancel()
-		if p != nil {
-			e.releaseSlot(ctx, p, id)
-		}
-		return
-	}
+	c.mu.Lock()
+	c.ws, c.nc = wsc, wsc.NetConn()
+	c.mu.Unlock()
 	if p != nil {
-		c.slot = true
-		c.accept(p)
 		close(c.authed)
 	}
 	go c.read(p == nil)

@@ -162,7 +162,7 @@ func (e *Endpoint[T]) Shutdown(ctx context.Context) error {
 	if err != nil {
 		for _, c := range conns {
 			c.forceClose(closeReq{code: websocket.CloseGoingAway, reason: reasonShutdown})
-			_ = c.nc.Close()
+			c.abort()
 		}
 	}
 	e.wg.Wait()

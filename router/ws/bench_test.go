@@ -1,0 +1,209 @@
+package ws_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/pkgroute/pkgroute/ratelimit"
+	"github.com/pkgroute/pkgroute/router"
+	"github.com/pkgroute/pkgroute/router/ws"
+)
+
+var pingMsg = []byte(`{"pkg_id":10,"req_id":"5b0c2f0e-8f3e-4a58-9c1b-2f7f4f1e9d3a","method":"","data":{"n":1}}`)
+
+// benchEndpoint serves PING on a loopback server.
+func benchEndpoint(b *testing.B, cfg ws.Config) (*ws.Endpoint[pkg], string) {
+	r := router.New[pkg](router.Config{})
+	r.Register(pkgPing, router.HandlerFunc[pkg](func(ctx context.Context, req *router.Request[pkg]) router.Response {
+		return router.Response{Data: req.Data}
+	}), router.Authenticated())
+	cfg.Authenticator = fakeAuth
+	e := ws.New(r, cfg)
+	srv := httptest.NewServer(e)
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = e.Shutdown(ctx)
+		srv.Close()
+	})
+	return e, "ws" + strings.TrimPrefix(srv.URL, "http")
+}
+
+// BenchmarkRoundTrip compares one request/reply round trip of a no-op
+// package (PING) through the endpoint with a raw gorilla echo server, on
+// one loopback connection each, in the same run.
+func BenchmarkRoundTrip(b *testing.B) {
+	roundTrips := func(b *testing.B, url string, h http.Header) {
+		c, _, err := websocket.DefaultDialer.Dial(url, h)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := c.WriteMessage(websocket.TextMessage, pingMsg); err != nil {
+				b.Fatal(err)
+			}
+			if _, _, err := c.ReadMessage(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("raw_gorilla_echo", func(b *testing.B) {
+		roundTrips(b, echoServer(b), nil)
+	})
+	b.Run("endpoint_ping", func(b *testing.B) {
+		_, url := benchEndpoint(b, ws.Config{MessageRate: ratelimit.Rate{Limit: -1}})
+		roundTrips(b, url, http.Header{"Authorization": {"Bearer user.ada"}})
+	})
+	b.Run("endpoint_ping_rate_limited", func(b *testing.B) {
+		_, url := benchEndpoint(b, ws.Config{MessageRate: ratelimit.PerSecond(1_000_000)})
+		roundTrips(b, url, http.Header{"Authorization": {"Bearer user.ada"}})
+	})
+}
+
+// echoServer is a raw gorilla echo server.
+func echoServer(b *testing.B) string {
+	up := websocket.Upgrader{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			mt, msg, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			if err := c.WriteMessage(mt, msg); err != nil {
+				return
+			}
+		}
+	}))
+	b.Cleanup(srv.Close)
+	return "ws" + strings.TrimPrefix(srv.URL, "http")
+}
+
+// BenchmarkRoundTripVsEcho alternates a PING round trip through the
+// endpoint and an echo round trip through raw gorilla in every iteration,
+// so that both see the same machine load, and reports their mean times and
+// the ratio ping/echo.
+func BenchmarkRoundTripVsEcho(b *testing.B) {
+	_, url := benchEndpoint(b, ws.Config{MessageRate: ratelimit.PerSecond(1_000_000)})
+	dial := func(url string, h http.Header) *websocket.Conn {
+		c, _, err := websocket.DefaultDialer.Dial(url, h)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	echo := dial(echoServer(b), nil)
+	ping := dial(url, http.Header{"Authorization": {"Bearer user.ada"}})
+	rt := func(c *websocket.Conn) time.Duration {
+		start := time.Now()
+		if err := c.WriteMessage(websocket.TextMessage, pingMsg); err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := c.ReadMessage(); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	var echoT, pingT time.Duration
+	n := 0
+	for b.Loop() {
+		if n%2 == 0 {
+			echoT += rt(echo)
+			pingT += rt(ping)
+		} else {
+			pingT += rt(ping)
+			echoT += rt(echo)
+		}
+		n++
+	}
+	b.ReportMetric(float64(echoT.Nanoseconds())/float64(n), "echo-ns/rt")
+	b.ReportMetric(float64(pingT.Nanoseconds())/float64(n), "ping-ns/rt")
+	b.ReportMetric(float64(pingT)/float64(echoT), "ping/echo")
+}
+
+// rawUpgrade opens a connection with a hand-written handshake and no
+// client-side buffers or goroutines, so that the footprint measured is the
+// server's (plus one client socket).
+func rawUpgrade(b *testing.B, addr, token string) net.Conn {
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := "GET / HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer " + token + "\r\n\r\n"
+	if _, err := io.WriteString(nc, req); err != nil {
+		b.Fatal(err)
+	}
+	var resp []byte
+	var buf [256]byte
+	for !bytes.Contains(resp, []byte("\r\n\r\n")) {
+		n, err := nc.Read(buf[:])
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp = append(resp, buf[:n]...)
+	}
+	if !bytes.HasPrefix(resp, []byte("HTTP/1.1 101")) {
+		b.Fatalf("upgrade refused: %s", resp)
+	}
+	return nc
+}
+
+func settle() (bytes uint64, goroutines int) {
+	var ms runtime.MemStats
+	for range 5 {
+		time.Sleep(20 * time.Millisecond)
+		runtime.GC()
+	}
+	debug.FreeOSMemory()
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse + ms.StackInuse, runtime.NumGoroutine()
+}
+
+// BenchmarkIdleConnFootprint measures heap+stack bytes and goroutines per
+// idle authenticated connection (header auth, one user per connection):
+// each iteration opens one connection; the connections stay open until the
+// end, then the process is settled and GC'd several times and the growth
+// divided by the number of connections.
+func BenchmarkIdleConnFootprint(b *testing.B) {
+	e, url := benchEndpoint(b, ws.Config{})
+	addr := strings.TrimPrefix(url, "ws://")
+	warm := rawUpgrade(b, addr, "user.warmup")
+	defer warm.Close()
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}()
+	mem0, g0 := settle()
+	n := 0
+	for b.Loop() {
+		conns = append(conns, rawUpgrade(b, addr, fmt.Sprintf("user.u%d", n)))
+		n++
+	}
+	for e.ActiveConnections() != n+1 {
+		time.Sleep(time.Millisecond)
+	}
+	mem1, g1 := settle()
+	b.ReportMetric(float64(int64(mem1)-int64(mem0))/float64(n), "bytes/conn")
+	b.ReportMetric(float64(g1-g0)/float64(n), "goroutines/conn")
+}
