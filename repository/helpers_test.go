@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/uptrace/bun"
+	"go.uber.org/goleak"
 
 	"github.com/pkgroute/pkgroute/internal/testenv"
 	"github.com/pkgroute/pkgroute/repository/dbmigrate"
@@ -74,3 +75,5 @@ func openMigrated(t testing.TB, dsn string) *bun.DB {
 	require.NoError(t, err)
 	return db
 }
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

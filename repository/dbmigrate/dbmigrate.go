@@ -3,6 +3,7 @@ package dbmigrate
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"path"
 	"strings"
@@ -17,11 +18,12 @@ import (
 // Config configures Migrate.
 type Config struct {
 	// Table is the history table of this migration set, e.g.
-	// "authorsvc_migrations". Default "bun_migrations". Its lock table is
-	// Table + "_locks".
+	// "authorsvc_migrations". Default "bun_migrations".
 	Table string
 	// LockTimeout bounds how long Migrate waits for another process that
-	// is migrating the same set. Default 30 s.
+	// is migrating the same set. Default 30 s. PostgreSQL uses an advisory
+	// lock; other databases use bun's lock table (Table + "_locks"), whose
+	// row stays behind if a process dies while migrating.
 	LockTimeout time.Duration
 }
 
@@ -47,13 +49,29 @@ func Migrate(ctx context.Context, db *bun.DB, fsys fs.FS, cfg Config) ([]string,
 		migrate.WithTableName(cfg.Table),
 		migrate.WithLocksTableName(cfg.Table+"_locks"),
 		migrate.WithMarkAppliedOnSuccess(true))
-	if err := m.Init(ctx); err != nil {
-		return nil, fmt.Errorf("dbmigrate: init %s: %w", cfg.Table, err)
+
+	lockCtx, cancel := context.WithTimeout(ctx, cfg.LockTimeout)
+	defer cancel()
+	if db.Dialect().Name() == dialect.PG {
+		// A session-level advisory lock serialises migrators, Init
+		// included, and is released by the server if this process dies.
+		unlock, err := advisoryLock(lockCtx, db, cfg.Table)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+		if err := m.Init(ctx); err != nil {
+			return nil, fmt.Errorf("dbmigrate: init %s: %w", cfg.Table, err)
+		}
+	} else {
+		if err := m.Init(ctx); err != nil {
+			return nil, fmt.Errorf("dbmigrate: init %s: %w", cfg.Table, err)
+		}
+		if err := lock(lockCtx, m); err != nil {
+			return nil, err
+		}
+		defer func() { _ = m.Unlock(context.WithoutCancel(ctx)) }()
 	}
-	if err := lock(ctx, m, cfg.LockTimeout); err != nil {
-		return nil, err
-	}
-	defer func() { _ = m.Unlock(context.WithoutCancel(ctx)) }()
 
 	group, err := m.Migrate(ctx)
 	var names []string
@@ -70,10 +88,31 @@ func Migrate(ctx context.Context, db *bun.DB, fsys fs.FS, cfg Config) ([]string,
 	return names, nil
 }
 
-// lock takes the migration lock, retrying while another process holds it.
-func lock(ctx context.Context, m *migrate.Migrator, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+// advisoryLock takes a PostgreSQL advisory lock named after table on a
+// connection of its own and returns the function that releases it.
+func advisoryLock(ctx context.Context, db *bun.DB, table string) (func(), error) {
+	if db.DB.Stats().MaxOpenConnections == 1 {
+		return nil, fmt.Errorf("dbmigrate: PostgreSQL migrations need a pool of at least two connections")
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("dbmigrate: lock: %w", err)
+	}
+	h := fnv.New64a()
+	h.Write([]byte("pkgroute/dbmigrate/" + table))
+	key := int64(h.Sum64())
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock(?)", key); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("dbmigrate: lock: %w", err)
+	}
+	return func() {
+		_, _ = conn.ExecContext(context.Background(), "SELECT pg_advisory_unlock(?)", key)
+		_ = conn.Close()
+	}, nil
+}
+
+// lock takes bun's table lock, retrying while another process holds it.
+func lock(ctx context.Context, m *migrate.Migrator) error {
 	delay := 50 * time.Millisecond
 	for {
 		err := m.Lock(ctx)
