@@ -357,17 +357,20 @@ var otherRoutes = []struct{ pattern, access string }{
 }
 
 func printWelcome(w io.Writer, cfg *config, baseURL string) {
-	fmt.Fprintf(w, "authorsvc listening on %s\n", baseURL)
+	wsURL := "ws" + strings.TrimPrefix(baseURL, "http") + "/web"
+	fmt.Fprintf(w, "authorsvc listening on %s (WebSocket %s)\n", baseURL, wsURL)
 	if cfg.devIssuer {
-		fmt.Fprintf(w, `
-Development issuer active (no Keycloak configured). Users: admin/admin, writer/writer, reader/reader.
+		fmt.Fprintln(w, "\nDevelopment issuer active (no Keycloak configured). Users: admin/admin, writer/writer, reader/reader.")
+	}
+	fmt.Fprintf(w, `
 Get a token:
-  TOKEN=$(curl -s -X POST %[1]s/realms/%[2]s/protocol/openid-connect/token \
-    -d grant_type=password -d client_id=%[3]s -d username=writer -d password=writer | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
+  TOKEN=$(curl -s -X POST %[1]s/auth/login -d '{"username":"writer","password":"writer"}' | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
 Call PING over HTTP:
   curl -s -X POST %[1]s/api/pkg/10 -H "Authorization: Bearer $TOKEN" -d '{"data":{"hello":"world"}}'
-`, baseURL, devRealm, devClientID)
-	}
+Or over WebSocket:
+  npx wscat -c %[2]s -H "Authorization: Bearer $TOKEN"
+  > {"pkg_id":10,"req_id":"5b0c2f0e-8f3e-4a58-9c1b-2f7f4f1e9d3a","data":{"hello":"world"}}
+`, baseURL, wsURL)
 }
 
 //go:embed migrations/*.sql
