@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"reflect"
+	"strconv"
 )
 
 // Pagination limits (PROTOCOL.md 1.4).
@@ -81,10 +83,11 @@ func pagesFor(total, perPage int) int {
 	return (total + perPage - 1) / perPage
 }
 
-// cursorCodec makes opaque cursors: base64url of the JSON of the last
-// primary key, followed by a truncated HMAC over the table name and the
-// key, so that a cursor altered in transit or minted for another table is
-// refused.
+// cursorCodec makes opaque cursors: base64url of the last primary key
+// (decimal for integer keys, the text for string keys, JSON otherwise)
+// followed by a truncated SHA-256 over the key, the table name and the
+// primary key, so that a cursor altered in transit or minted for another
+// table is refused.
 type cursorCodec struct {
 	key   []byte
 	table string
@@ -96,40 +99,78 @@ const cursorMACLen = 12
 // damaged and cross-table cursors; a secret key also refuses forged ones.
 const defaultCursorKey = "pkgroute/repository cursor v1"
 
-func (c cursorCodec) mac(payload []byte) []byte {
-	m := hmac.New(sha256.New, c.key)
-	m.Write([]byte(c.table))
-	m.Write([]byte{0})
-	m.Write(payload)
-	return m.Sum(nil)[:cursorMACLen]
-}
-
-func (c cursorCodec) encode(pk any) (string, error) {
-	payload, err := json.Marshal(pk)
-	if err != nil {
-		return "", err
-	}
-	buf := make([]byte, 0, len(payload)+cursorMACLen)
+// sum appends the MAC of payload to dst. The MAC is truncated, so that
+// SHA-256 length extension does not apply.
+func (c cursorCodec) sum(dst, payload []byte) []byte {
+	buf := make([]byte, 0, 128)
+	buf = append(buf, c.key...)
+	buf = append(buf, 0)
+	buf = append(buf, c.table...)
+	buf = append(buf, 0)
 	buf = append(buf, payload...)
-	buf = append(buf, c.mac(payload)...)
-	return base64.RawURLEncoding.EncodeToString(buf), nil
+	h := sha256.Sum256(buf)
+	return append(dst, h[:cursorMACLen]...)
 }
 
-// decode checks s and unmarshals its key into dst.
-func (c cursorCodec) decode(s string, dst any) error {
+// encode returns the cursor of primary key value pk.
+func (c cursorCodec) encode(pk reflect.Value) (string, error) {
+	var arr [64]byte
+	payload := arr[:0]
+	switch pk.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		payload = strconv.AppendInt(payload, pk.Int(), 10)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		payload = strconv.AppendUint(payload, pk.Uint(), 10)
+	case reflect.String:
+		payload = append(payload, pk.String()...)
+	default:
+		b, err := json.Marshal(pk.Interface())
+		if err != nil {
+			return "", err
+		}
+		payload = b
+	}
+	payload = c.sum(payload, payload)
+	return base64.RawURLEncoding.EncodeToString(payload), nil
+}
+
+// decode checks s and stores its key in dst, a settable value of the
+// primary key's type.
+func (c cursorCodec) decode(s string, dst reflect.Value) error {
 	if len(s) > 512 {
 		return fmt.Errorf("%w: too long", ErrInvalidCursor)
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(raw) <= cursorMACLen {
+	var arr [384]byte
+	raw := arr[:base64.RawURLEncoding.DecodedLen(len(s))]
+	n, err := base64.RawURLEncoding.Decode(raw, []byte(s))
+	if err != nil || n <= cursorMACLen {
 		return fmt.Errorf("%w: malformed", ErrInvalidCursor)
 	}
-	payload, sum := raw[:len(raw)-cursorMACLen], raw[len(raw)-cursorMACLen:]
-	if !hmac.Equal(sum, c.mac(payload)) {
+	raw = raw[:n]
+	payload, mac := raw[:n-cursorMACLen], raw[n-cursorMACLen:]
+	var want [cursorMACLen]byte
+	if !hmac.Equal(mac, c.sum(want[:0], payload)) {
 		return fmt.Errorf("%w: not issued for %s", ErrInvalidCursor, c.table)
 	}
-	if err := json.Unmarshal(payload, dst); err != nil {
-		return fmt.Errorf("%w: malformed key", ErrInvalidCursor)
+	switch dst.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		v, err := strconv.ParseInt(string(payload), 10, 64)
+		if err != nil || dst.OverflowInt(v) {
+			return fmt.Errorf("%w: malformed key", ErrInvalidCursor)
+		}
+		dst.SetInt(v)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		v, err := strconv.ParseUint(string(payload), 10, 64)
+		if err != nil || dst.OverflowUint(v) {
+			return fmt.Errorf("%w: malformed key", ErrInvalidCursor)
+		}
+		dst.SetUint(v)
+	case reflect.String:
+		dst.SetString(string(payload))
+	default:
+		if err := json.Unmarshal(payload, dst.Addr().Interface()); err != nil {
+			return fmt.Errorf("%w: malformed key", ErrInvalidCursor)
+		}
 	}
 	return nil
 }

@@ -258,18 +258,18 @@ func (r *Repository[T]) paginateCursor(ctx context.Context, cursor string, perPa
 		return Result[T]{}, fmt.Errorf("paginate %s: %w", r.table.Name, err)
 	}
 	if cursor != "" {
-		after := reflect.New(r.pk.IndirectType)
-		if err := r.cursor.decode(cursor, after.Interface()); err != nil {
+		after := reflect.New(r.pk.IndirectType).Elem()
+		if err := r.cursor.decode(cursor, after); err != nil {
 			return Result[T]{}, err
 		}
-		q.Where("? > ?", r.pkExpr, after.Elem().Interface())
+		q.Where("? > ?", r.pkExpr, after.Interface())
 	}
 	if err := q.OrderExpr("? ASC", r.pkExpr).Limit(int64(perPage) + 1).Scan(ctx); err != nil {
 		return Result[T]{}, MapError("paginate", r.table.Name, err)
 	}
 	if len(res.Items) > perPage {
 		res.Items = res.Items[:perPage]
-		last := r.pk.Value(reflect.ValueOf(&res.Items[perPage-1]).Elem()).Interface()
+		last := reflect.Indirect(r.pk.Value(reflect.ValueOf(&res.Items[perPage-1]).Elem()))
 		next, err := r.cursor.encode(last)
 		if err != nil {
 			return Result[T]{}, fmt.Errorf("paginate %s: encode cursor: %w", r.table.Name, err)

@@ -3,6 +3,7 @@ package repository
 import (
 	"context"
 	"database/sql"
+	"fmt"
 
 	"github.com/uptrace/bun"
 )
@@ -39,9 +40,15 @@ func (t *Transactor) InTx(ctx context.Context, fn func(ctx context.Context) erro
 	if v, ok := ctx.Value(txKey{}).(txValue); ok && v.db == t.db {
 		return fn(ctx)
 	}
+	var fnErr error
 	err := t.db.RunInTx(ctx, t.opts, func(ctx context.Context, tx bun.Tx) error {
-		return fn(WithTx(ctx, t.db, tx))
+		fnErr = fn(WithTx(ctx, t.db, tx))
+		return fnErr
 	})
+	if err != nil && fnErr == nil {
+		// BEGIN or COMMIT failed.
+		return fmt.Errorf("repository: transaction: %w", err)
+	}
 	return err
 }
 
