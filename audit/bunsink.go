@@ -1,0 +1,409 @@
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/pkgroute/pkgroute/internal/errkind"
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
+)
+
+// DefaultTable is the table of a BunSink whose config names none.
+const DefaultTable = "user_actions"
+
+// Errors of BunSink.
+var (
+	// ErrNotFound is returned by Get for an unknown id.
+	ErrNotFound = errkind.New(errkind.NotFound, "audit entry not found")
+	// ErrInvalidFilter is returned by Query for out-of-range paging.
+	ErrInvalidFilter = errkind.New(errkind.InvalidData, "invalid audit filter")
+)
+
+// BunConfig configures a BunSink.
+type BunConfig struct {
+	// Table is the table name. Default DefaultTable.
+	Table string
+}
+
+// BunSink stores entries in a table of PostgreSQL or SQLite through bun:
+// one multi-row INSERT ... ON CONFLICT (id) DO NOTHING per batch. It also
+// answers queries, prunes and verifies the hash chain.
+type BunSink struct {
+	db    bun.IDB
+	table string
+	pg    bool
+}
+
+var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+
+// NewBunSink returns a sink writing to db. It panics on an invalid table
+// name or a dialect other than PostgreSQL and SQLite.
+func NewBunSink(db bun.IDB, cfg BunConfig) *BunSink {
+	if cfg.Table == "" {
+		cfg.Table = DefaultTable
+	}
+	if !identRE.MatchString(cfg.Table) {
+		panic(fmt.Sprintf("audit: invalid table name %q", cfg.Table))
+	}
+	s := &BunSink{db: db, table: cfg.Table}
+	switch db.Dialect().Name() {
+	case dialect.PG:
+		s.pg = true
+	case dialect.SQLite:
+	default:
+		panic(fmt.Sprintf("audit: unsupported dialect %s", db.Dialect().Name()))
+	}
+	return s
+}
+
+// CreateTable creates the table and its indexes when they do not exist.
+func (s *BunSink) CreateTable(ctx context.Context) error {
+	ts, js, txt, num := "TIMESTAMPTZ", "JSON", "TEXT", "DOUBLE PRECISION"
+	idType, seqType := "UUID", "BIGINT"
+	if !s.pg {
+		ts, js, num, idType, seqType = "TIMESTAMP", "TEXT", "REAL", "TEXT", "INTEGER"
+	}
+	t := s.table
+	stmts := []string{
+		`CREATE TABLE IF NOT EXISTS ` + t + ` (
+			id ` + idType + ` PRIMARY KEY,
+			"timestamp" ` + ts + ` NOT NULL,
+			user_id ` + txt + `,
+			username ` + txt + `,
+			user_roles ` + js + `,
+			action_type ` + txt + ` NOT NULL,
+			resource ` + txt + `,
+			outcome ` + txt + ` NOT NULL,
+			ip_address ` + txt + `,
+			user_agent ` + txt + `,
+			request_id ` + txt + `,
+			request_data ` + js + `,
+			response_status INTEGER,
+			error_message ` + txt + `,
+			duration_ms ` + num + `,
+			chain_seq ` + seqType + `,
+			prev_hash ` + txt + `,
+			hash ` + txt + `
+		)`,
+	}
+	for _, ix := range []struct{ name, cols string }{
+		{"timestamp", `"timestamp"`},
+		{"user_id", "user_id"},
+		{"username", "username"},
+		{"action_type", "action_type"},
+		{"outcome", "outcome"},
+		{"request_id", "request_id"},
+		{"user_id_timestamp", `user_id, "timestamp"`},
+		{"user_id_action_type", "user_id, action_type"},
+		{"chain_seq", "chain_seq"},
+	} {
+		stmts = append(stmts, fmt.Sprintf(`CREATE INDEX IF NOT EXISTS ix_%s_%s ON %s (%s)`, t, ix.name, t, ix.cols))
+	}
+	for _, q := range stmts {
+		if _, err := s.db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("audit: create table %s: %w", t, err)
+		}
+	}
+	return nil
+}
+
+// row is the table's row.
+type row struct {
+	bun.BaseModel `bun:"table:user_actions"`
+
+	ID             string    `bun:"id,pk"`
+	Timestamp      time.Time `bun:"timestamp,notnull"`
+	UserID         string    `bun:"user_id,nullzero"`
+	Username       string    `bun:"username,nullzero"`
+	UserRoles      string    `bun:"user_roles,nullzero"`
+	ActionType     string    `bun:"action_type,notnull"`
+	Resource       string    `bun:"resource,nullzero"`
+	Outcome        string    `bun:"outcome,notnull"`
+	IPAddress      string    `bun:"ip_address,nullzero"`
+	UserAgent      string    `bun:"user_agent,nullzero"`
+	RequestID      string    `bun:"request_id,nullzero"`
+	RequestData    string    `bun:"request_data,nullzero"`
+	ResponseStatus *int      `bun:"response_status"`
+	ErrorMessage   string    `bun:"error_message,nullzero"`
+	DurationMS     float64   `bun:"duration_ms"`
+	ChainSeq       *int64    `bun:"chain_seq"`
+	PrevHash       string    `bun:"prev_hash,nullzero"`
+	Hash           string    `bun:"hash,nullzero"`
+}
+
+func toRow(e *Entry, r *row) {
+	*r = row{
+		ID:             e.ID.String(),
+		Timestamp:      e.Timestamp,
+		UserID:         e.UserID,
+		Username:       e.Username,
+		ActionType:     e.ActionType,
+		Resource:       e.Resource,
+		Outcome:        string(e.Outcome),
+		IPAddress:      e.IPAddress,
+		UserAgent:      e.UserAgent,
+		RequestID:      e.RequestID,
+		RequestData:    string(e.RequestData),
+		ResponseStatus: e.ResponseStatus,
+		ErrorMessage:   e.ErrorMessage,
+		DurationMS:     e.DurationMS,
+		PrevHash:       e.PrevHash,
+		Hash:           e.Hash,
+	}
+	if e.UserRoles != nil {
+		b, _ := json.Marshal(e.UserRoles)
+		r.UserRoles = string(b)
+	}
+	if e.Hash != "" {
+		seq := e.Seq
+		r.ChainSeq = &seq
+	}
+}
+
+func (r *row) entry() (Entry, error) {
+	id, err := uuid.Parse(r.ID)
+	if err != nil {
+		return Entry{}, fmt.Errorf("audit: stored id %q: %w", r.ID, err)
+	}
+	e := Entry{
+		ID:             id,
+		Timestamp:      r.Timestamp.UTC(),
+		UserID:         r.UserID,
+		Username:       r.Username,
+		ActionType:     r.ActionType,
+		Resource:       r.Resource,
+		Outcome:        Outcome(r.Outcome),
+		IPAddress:      r.IPAddress,
+		UserAgent:      r.UserAgent,
+		RequestID:      r.RequestID,
+		ResponseStatus: r.ResponseStatus,
+		ErrorMessage:   r.ErrorMessage,
+		DurationMS:     r.DurationMS,
+		PrevHash:       r.PrevHash,
+		Hash:           r.Hash,
+	}
+	if r.RequestData != "" {
+		e.RequestData = json.RawMessage(r.RequestData)
+	}
+	if r.UserRoles != "" {
+		if err := json.Unmarshal([]byte(r.UserRoles), &e.UserRoles); err != nil {
+			return Entry{}, fmt.Errorf("audit: stored roles of %s: %w", r.ID, err)
+		}
+	}
+	if r.ChainSeq != nil {
+		e.Seq = *r.ChainSeq
+	}
+	return e, nil
+}
+
+func (s *BunSink) tableExpr() bun.Ident { return bun.Ident(s.table) }
+
+// Write inserts entries in one statement; ids already stored are skipped.
+func (s *BunSink) Write(ctx context.Context, entries []Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	rows := make([]row, len(entries))
+	for i := range entries {
+		toRow(&entries[i], &rows[i])
+	}
+	_, err := s.db.NewInsert().Model(&rows).ModelTableExpr("?", s.tableExpr()).
+		On("CONFLICT (id) DO NOTHING").Returning("NULL").Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("audit: insert %d entries: %w", len(entries), err)
+	}
+	return nil
+}
+
+// ChainHead returns the sequence number and hash of the last chained row.
+func (s *BunSink) ChainHead(ctx context.Context) (int64, string, error) {
+	var r row
+	err := s.db.NewSelect().Model(&r).ModelTableExpr("? AS ?", s.tableExpr(), bun.Ident("row")).
+		Column("chain_seq", "hash").Where("chain_seq IS NOT NULL").
+		OrderExpr("chain_seq DESC").Limit(1).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, "", nil
+	}
+	if err != nil {
+		return 0, "", fmt.Errorf("audit: chain head: %w", err)
+	}
+	return *r.ChainSeq, r.Hash, nil
+}
+
+// Filter selects entries for Query. Empty fields do not filter. Start and
+// End bound the timestamp, both inclusive. Page (default 1) and PerPage
+// (default 20, at most 1000) select the page.
+type Filter struct {
+	UserID     string
+	Username   string
+	ActionType string
+	Resource   string
+	Outcome    Outcome
+	Start, End time.Time
+	Page       int
+	PerPage    int
+}
+
+// Meta describes a page of entries, as the "meta" of a paginated reply in
+// offset mode.
+type Meta struct {
+	Page       int     `json:"page"`
+	PerPage    int     `json:"per_page"`
+	Total      int     `json:"total"`
+	Pages      int     `json:"pages"`
+	NextCursor *string `json:"next_cursor"`
+	HasMore    bool    `json:"has_more"`
+}
+
+// Result is one page of entries, newest first. Items is never nil.
+type Result struct {
+	Items []Entry `json:"items"`
+	Meta  Meta    `json:"meta"`
+}
+
+// PageItems returns the entries, for paginated replies.
+func (r Result) PageItems() any { return r.Items }
+
+// PageMeta returns the page's metadata, for paginated replies.
+func (r Result) PageMeta() any { return r.Meta }
+
+func (s *BunSink) where(q *bun.SelectQuery, f Filter) *bun.SelectQuery {
+	if f.UserID != "" {
+		q = q.Where("user_id = ?", f.UserID)
+	}
+	if f.Username != "" {
+		q = q.Where("username = ?", f.Username)
+	}
+	if f.ActionType != "" {
+		q = q.Where("action_type = ?", f.ActionType)
+	}
+	if f.Resource != "" {
+		q = q.Where("resource = ?", f.Resource)
+	}
+	if f.Outcome != "" {
+		q = q.Where("outcome = ?", string(f.Outcome))
+	}
+	if !f.Start.IsZero() {
+		q = q.Where(`"timestamp" >= ?`, f.Start.UTC())
+	}
+	if !f.End.IsZero() {
+		q = q.Where(`"timestamp" <= ?`, f.End.UTC())
+	}
+	return q
+}
+
+// Query returns one page of the entries matching f, newest first.
+func (s *BunSink) Query(ctx context.Context, f Filter) (Result, error) {
+	if f.Page == 0 {
+		f.Page = 1
+	}
+	if f.PerPage == 0 {
+		f.PerPage = 20
+	}
+	if f.Page < 1 {
+		return Result{}, fmt.Errorf("%w: page must be at least 1, got %d", ErrInvalidFilter, f.Page)
+	}
+	if f.PerPage < 1 || f.PerPage > 1000 {
+		return Result{}, fmt.Errorf("%w: per_page must be between 1 and 1000, got %d", ErrInvalidFilter, f.PerPage)
+	}
+	total64, err := s.where(s.db.NewSelect().ModelTableExpr("?", s.tableExpr()), f).Count(ctx)
+	if err != nil {
+		return Result{}, fmt.Errorf("audit: count entries: %w", err)
+	}
+	total := int(total64)
+	var rows []row
+	err = s.where(s.db.NewSelect().Model(&rows).ModelTableExpr("? AS ?", s.tableExpr(), bun.Ident("row")), f).
+		OrderExpr(`"timestamp" DESC, id DESC`).
+		Limit(int64(f.PerPage + 1)).Offset(int64((f.Page - 1) * f.PerPage)).Scan(ctx)
+	if err != nil {
+		return Result{}, fmt.Errorf("audit: query entries: %w", err)
+	}
+	res := Result{Items: make([]Entry, 0, min(len(rows), f.PerPage)), Meta: Meta{
+		Page: f.Page, PerPage: f.PerPage, Total: total, Pages: (total + f.PerPage - 1) / f.PerPage,
+		HasMore: len(rows) > f.PerPage,
+	}}
+	for i := range rows[:min(len(rows), f.PerPage)] {
+		e, err := rows[i].entry()
+		if err != nil {
+			return Result{}, err
+		}
+		res.Items = append(res.Items, e)
+	}
+	return res, nil
+}
+
+// Get returns the entry with id, or an error wrapping ErrNotFound.
+func (s *BunSink) Get(ctx context.Context, id string) (Entry, error) {
+	u, err := uuid.Parse(strings.TrimSpace(id))
+	if err != nil {
+		return Entry{}, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	var r row
+	err = s.db.NewSelect().Model(&r).ModelTableExpr("? AS ?", s.tableExpr(), bun.Ident("row")).
+		Where("id = ?", u.String()).Limit(1).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Entry{}, fmt.Errorf("%w: %s", ErrNotFound, u)
+	}
+	if err != nil {
+		return Entry{}, fmt.Errorf("audit: get entry: %w", err)
+	}
+	return r.entry()
+}
+
+// Prune deletes the entries older than olderThan and returns how many.
+// Verify a pruned chain from the oldest remaining link (ChainVerifier's
+// AfterSeq and AfterHash).
+func (s *BunSink) Prune(ctx context.Context, olderThan time.Duration) (int64, error) {
+	cutoff := time.Now().Add(-olderThan).UTC()
+	res, err := s.db.NewDelete().ModelTableExpr("?", s.tableExpr()).Where(`"timestamp" < ?`, cutoff).Exec(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("audit: prune: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
+// Verify checks the chained rows in sequence order with v and returns the
+// first break (a *Break) or nil. A missing row at the end of the chain is
+// not visible here: compare v.Head() with a head kept elsewhere, such as
+// Logger.ChainHead.
+func (s *BunSink) Verify(ctx context.Context, v *ChainVerifier) error {
+	var (
+		lastSeq int64
+		lastID  string
+	)
+	for {
+		var rows []row
+		q := s.db.NewSelect().Model(&rows).ModelTableExpr("? AS ?", s.tableExpr(), bun.Ident("row")).
+			Where("chain_seq IS NOT NULL")
+		if lastID != "" {
+			q = q.Where("(chain_seq > ? OR (chain_seq = ? AND id > ?))", lastSeq, lastSeq, lastID)
+		}
+		err := q.OrderExpr("chain_seq ASC, id ASC").Limit(1000).Scan(ctx)
+		if err != nil {
+			return fmt.Errorf("audit: verify: %w", err)
+		}
+		for i := range rows {
+			e, err := rows[i].entry()
+			if err != nil {
+				return err
+			}
+			if b := v.Check(e); b != nil {
+				return b
+			}
+		}
+		if len(rows) < 1000 {
+			return nil
+		}
+		last := rows[len(rows)-1]
+		lastSeq, lastID = *last.ChainSeq, last.ID
+	}
+}

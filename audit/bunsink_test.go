@@ -1,0 +1,314 @@
+package audit_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/pkgroute/pkgroute/audit"
+	"github.com/pkgroute/pkgroute/internal/errkind"
+	"github.com/pkgroute/pkgroute/internal/testenv"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
+	_ "modernc.org/sqlite"
+)
+
+func openPostgres(t testing.TB, url string) *bun.DB {
+	t.Helper()
+	sqldb, err := sql.Open("pgx", url)
+	require.NoError(t, err)
+	db := bun.NewDB(sqldb, pgdialect.New())
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+func openSQLite(t testing.TB) *bun.DB {
+	t.Helper()
+	sqldb, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "audit.db")+"?_pragma=busy_timeout(5000)")
+	require.NoError(t, err)
+	sqldb.SetMaxOpenConns(1)
+	db := bun.NewDB(sqldb, sqlitedialect.New())
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+// forEachDB runs fn against a fresh table on SQLite and on PostgreSQL.
+func forEachDB(t *testing.T, fn func(t *testing.T, db *bun.DB, sink *audit.BunSink)) {
+	for _, name := range []string{"sqlite", "postgres"} {
+		t.Run(name, func(t *testing.T) {
+			var db *bun.DB
+			if name == "sqlite" {
+				db = openSQLite(t)
+			} else {
+				db = openPostgres(t, testenv.PostgresURL(t))
+			}
+			sink := audit.NewBunSink(db, audit.BunConfig{})
+			require.NoError(t, sink.CreateTable(context.Background()))
+			require.NoError(t, sink.CreateTable(context.Background()), "idempotent")
+			fn(t, db, sink)
+		})
+	}
+}
+
+func fullEntry(t testing.TB, i int) audit.Entry {
+	id, err := uuid.NewV7()
+	require.NoError(t, err)
+	return audit.Entry{
+		ID:             id,
+		Timestamp:      time.Date(2025, 3, 1, 12, 0, i, 123456000, time.UTC),
+		UserID:         "user-1",
+		Username:       "ada",
+		UserRoles:      []string{"get-authors", "admin"},
+		ActionType:     "WS:GET_AUTHORS",
+		Resource:       "1",
+		Outcome:        audit.Success,
+		IPAddress:      "10.0.0.1",
+		UserAgent:      "test-agent/1.0",
+		RequestID:      "req-1",
+		RequestData:    json.RawMessage(`{"page": 1, "name": "it's"}`),
+		ResponseStatus: audit.Status(0),
+		ErrorMessage:   "",
+		DurationMS:     1.234,
+	}
+}
+
+func TestBunSinkWriteGet(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *bun.DB, sink *audit.BunSink) {
+		ctx := context.Background()
+		a := fullEntry(t, 1)
+		b := audit.Entry{ID: uuid.New(), Timestamp: time.Now().UTC().Truncate(time.Microsecond), ActionType: "HTTP:GET", Outcome: audit.Error}
+		require.NoError(t, sink.Write(ctx, []audit.Entry{a, b}))
+		require.NoError(t, sink.Write(ctx, []audit.Entry{a, b}), "a retried batch is not an error")
+		n, err := db.NewSelect().Table("user_actions").Count(ctx)
+		require.NoError(t, err)
+		assert.EqualValues(t, 2, n, "no duplicates")
+
+		got, err := sink.Get(ctx, a.ID.String())
+		require.NoError(t, err)
+		assert.Equal(t, a, got)
+		got, err = sink.Get(ctx, b.ID.String())
+		require.NoError(t, err)
+		assert.Equal(t, b, got)
+		assert.Nil(t, got.ResponseStatus)
+		assert.Nil(t, got.UserRoles)
+		assert.Nil(t, got.RequestData)
+
+		for _, id := range []string{uuid.NewString(), "not-a-uuid", ""} {
+			_, err = sink.Get(ctx, id)
+			require.ErrorIs(t, err, audit.ErrNotFound)
+			assert.Equal(t, errkind.NotFound, errkind.Of(err))
+		}
+		js, err := json.Marshal(got)
+		require.NoError(t, err)
+		for _, k := range []string{"id", "timestamp", "user_id", "username", "user_roles", "action_type", "resource", "outcome",
+			"ip_address", "user_agent", "request_id", "request_data", "response_status", "error_message", "duration_ms"} {
+			assert.Contains(t, string(js), `"`+k+`":`)
+		}
+	})
+}
+
+func TestBunSinkQuery(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *bun.DB, sink *audit.BunSink) {
+		ctx := context.Background()
+		base := time.Date(2025, 5, 1, 0, 0, 0, 0, time.UTC)
+		var all []audit.Entry
+		users := []string{"u1", "u2", "u3"}
+		actions := []string{"WS:A", "WS:B", "HTTP:GET"}
+		outcomes := []audit.Outcome{audit.Success, audit.Error, audit.PermissionDenied, audit.RateLimited}
+		for i := range 60 {
+			e := audit.Entry{
+				ID:         uuid.New(),
+				Timestamp:  base.Add(time.Duration(i) * time.Hour),
+				UserID:     users[i%3],
+				Username:   "name-" + users[i%3],
+				ActionType: actions[(i/3)%3],
+				Resource:   []string{"r1", "r2"}[i%2],
+				Outcome:    outcomes[i%4],
+			}
+			all = append(all, e)
+		}
+		require.NoError(t, sink.Write(ctx, all))
+
+		match := func(f audit.Filter) []audit.Entry {
+			var out []audit.Entry
+			for i := len(all) - 1; i >= 0; i-- {
+				e := all[i]
+				if (f.UserID == "" || e.UserID == f.UserID) && (f.Username == "" || e.Username == f.Username) &&
+					(f.ActionType == "" || e.ActionType == f.ActionType) && (f.Resource == "" || e.Resource == f.Resource) &&
+					(f.Outcome == "" || e.Outcome == f.Outcome) && (f.Start.IsZero() || !e.Timestamp.Before(f.Start)) &&
+					(f.End.IsZero() || !e.Timestamp.After(f.End)) {
+					out = append(out, e)
+				}
+			}
+			return out
+		}
+		filters := map[string]audit.Filter{
+			"none":        {},
+			"user id":     {UserID: "u2"},
+			"username":    {Username: "name-u3"},
+			"action type": {ActionType: "WS:B"},
+			"resource":    {Resource: "r2"},
+			"outcome":     {Outcome: audit.PermissionDenied},
+			"start":       {Start: base.Add(50 * time.Hour)},
+			"end":         {End: base.Add(5*time.Hour + 30*time.Minute)},
+			"start+end":   {Start: base.Add(10 * time.Hour), End: base.Add(20 * time.Hour)},
+			"combined":    {UserID: "u1", ActionType: "WS:A", Outcome: audit.Success, Start: base.Add(1 * time.Hour), End: base.Add(59 * time.Hour)},
+			"no match":    {UserID: "u1", Username: "name-u2"},
+			"sub-second":  {Start: base.Add(10*time.Hour + time.Microsecond), End: base.Add(11 * time.Hour)},
+		}
+		for name, f := range filters {
+			want := match(f)
+			f.PerPage = 1000
+			res, err := sink.Query(ctx, f)
+			require.NoError(t, err, name)
+			require.Len(t, res.Items, len(want), name)
+			for i := range want {
+				assert.Equal(t, want[i].ID, res.Items[i].ID, "%s: newest first", name)
+			}
+			assert.Equal(t, len(want), res.Meta.Total, name)
+		}
+
+		res, err := sink.Query(ctx, audit.Filter{UserID: "u1", Page: 2, PerPage: 7})
+		require.NoError(t, err)
+		want := match(audit.Filter{UserID: "u1"})
+		require.Len(t, res.Items, 7)
+		assert.Equal(t, want[7].ID, res.Items[0].ID)
+		assert.Equal(t, audit.Meta{Page: 2, PerPage: 7, Total: 20, Pages: 3, HasMore: true}, res.Meta)
+		res, err = sink.Query(ctx, audit.Filter{UserID: "u1", Page: 3, PerPage: 7})
+		require.NoError(t, err)
+		assert.Len(t, res.Items, 6)
+		assert.False(t, res.Meta.HasMore)
+		res, err = sink.Query(ctx, audit.Filter{Page: 9})
+		require.NoError(t, err)
+		assert.NotNil(t, res.Items)
+		assert.Empty(t, res.Items)
+		assert.Equal(t, audit.Meta{Page: 9, PerPage: 20, Total: 60, Pages: 3}, res.Meta)
+		js, err := json.Marshal(res.Meta)
+		require.NoError(t, err)
+		assert.JSONEq(t, `{"page":9,"per_page":20,"total":60,"pages":3,"next_cursor":null,"has_more":false}`, string(js))
+
+		for _, f := range []audit.Filter{{Page: -1}, {PerPage: -1}, {PerPage: 1001}} {
+			_, err := sink.Query(ctx, f)
+			require.ErrorIs(t, err, audit.ErrInvalidFilter)
+			assert.Equal(t, errkind.InvalidData, errkind.Of(err))
+		}
+	})
+}
+
+func TestBunSinkPrune(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *bun.DB, sink *audit.BunSink) {
+		ctx := context.Background()
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		var es []audit.Entry
+		for i := range 10 {
+			es = append(es, audit.Entry{ID: uuid.New(), Timestamp: now.Add(-time.Duration(i) * 24 * time.Hour), ActionType: "A", Outcome: audit.Success})
+		}
+		require.NoError(t, sink.Write(ctx, es))
+		n, err := sink.Prune(ctx, 72*time.Hour+time.Hour)
+		require.NoError(t, err)
+		assert.Equal(t, int64(6), n)
+		res, err := sink.Query(ctx, audit.Filter{})
+		require.NoError(t, err)
+		assert.Equal(t, 4, res.Meta.Total)
+	})
+}
+
+func TestLoggerRetentionJob(t *testing.T) {
+	db := openSQLite(t)
+	sink := audit.NewBunSink(db, audit.BunConfig{Table: "audit_retention"})
+	ctx := context.Background()
+	require.NoError(t, sink.CreateTable(ctx))
+	require.NoError(t, sink.Write(ctx, []audit.Entry{{ID: uuid.New(), Timestamp: time.Now().Add(-48 * time.Hour), ActionType: "OLD", Outcome: audit.Success}}))
+	l := audit.New(audit.Config{Sink: sink, Retention: 24 * time.Hour, PruneInterval: 10 * time.Millisecond, BatchTimeout: time.Millisecond})
+	closeFn := run(t, l)
+	require.NoError(t, l.Log(ctx, audit.Entry{ActionType: "NEW"}))
+	waitFor(t, 5*time.Second, func() bool {
+		res, err := sink.Query(ctx, audit.Filter{})
+		return err == nil && len(res.Items) == 1 && res.Items[0].ActionType == "NEW"
+	})
+	require.NoError(t, closeFn(5*time.Second))
+}
+
+func TestBunSinkChainTampering(t *testing.T) {
+	type tamper struct {
+		name    string
+		sql     []string
+		wantSeq int64
+	}
+	tampers := []tamper{
+		{"untouched", nil, 0},
+		{"edit a row", []string{`UPDATE user_actions SET outcome = 'success' WHERE chain_seq = 5`}, 5},
+		{"edit request data", []string{`UPDATE user_actions SET request_data = '{"page": 2}' WHERE chain_seq = 9`}, 9},
+		{"delete a row", []string{`DELETE FROM user_actions WHERE chain_seq = 7`}, 7},
+		{"delete the first row", []string{`DELETE FROM user_actions WHERE chain_seq = 1`}, 1},
+		{"reorder rows", []string{
+			`UPDATE user_actions SET chain_seq = -1 WHERE chain_seq = 3`,
+			`UPDATE user_actions SET chain_seq = 3 WHERE chain_seq = 4`,
+			`UPDATE user_actions SET chain_seq = 4 WHERE chain_seq = -1`,
+		}, 3},
+	}
+	forEachDB(t, func(t *testing.T, db *bun.DB, sink *audit.BunSink) {
+		ctx := context.Background()
+		for _, tc := range tampers {
+			t.Run(tc.name, func(t *testing.T) {
+				_, err := db.ExecContext(ctx, `DELETE FROM user_actions`)
+				require.NoError(t, err)
+				key := []byte("secret-key")
+				// Two loggers in turn: the second continues the stored chain.
+				for round := range 2 {
+					l := audit.New(audit.Config{Sink: sink, Chain: true, ChainKey: key, BatchSize: 3})
+					for i := range 6 {
+						e := fullEntry(t, round*6+i)
+						e.ID = uuid.Nil
+						e.Outcome = audit.Error
+						require.NoError(t, l.Log(ctx, e))
+					}
+					require.NoError(t, l.Close(ctx))
+					seq, _ := l.ChainHead()
+					require.Equal(t, int64(6*(round+1)), seq)
+				}
+				for _, q := range tc.sql {
+					_, err := db.ExecContext(ctx, q)
+					require.NoError(t, err)
+				}
+				v := &audit.ChainVerifier{Key: key}
+				err = sink.Verify(ctx, v)
+				if tc.wantSeq == 0 {
+					require.NoError(t, err)
+					seq, _, n := v.Head()
+					assert.Equal(t, int64(12), seq)
+					assert.Equal(t, 12, n)
+					return
+				}
+				var b *audit.Break
+				require.ErrorAs(t, err, &b)
+				assert.Equal(t, tc.wantSeq, b.Seq, b.Error())
+			})
+		}
+	})
+}
+
+func TestBunSinkIndexes(t *testing.T) {
+	db := openPostgres(t, testenv.PostgresURL(t))
+	sink := audit.NewBunSink(db, audit.BunConfig{})
+	ctx := context.Background()
+	require.NoError(t, sink.CreateTable(ctx))
+	var defs []string
+	require.NoError(t, db.NewRaw(`SELECT indexdef FROM pg_indexes WHERE tablename = 'user_actions' ORDER BY indexname`).Scan(ctx, &defs))
+	joined := ""
+	for _, d := range defs {
+		joined += d + "\n"
+	}
+	for _, cols := range []string{`("timestamp")`, "(user_id)", "(username)", "(action_type)", "(outcome)", "(request_id)",
+		`(user_id, "timestamp")`, "(user_id, action_type)", "(id)"} {
+		assert.Contains(t, joined, cols)
+	}
+}

@@ -1,0 +1,160 @@
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"time"
+)
+
+// RequestInfo describes the request behind an action: the client's IP
+// address, its user agent and the correlation id.
+type RequestInfo struct {
+	IP        string
+	UserAgent string
+	RequestID string
+}
+
+type requestInfoKey struct{}
+
+// WithRequestInfo returns a copy of ctx carrying info, for producers that
+// fill entries from the context (the HTTP and router middlewares).
+func WithRequestInfo(ctx context.Context, info RequestInfo) context.Context {
+	return context.WithValue(ctx, requestInfoKey{}, info)
+}
+
+// RequestInfoFrom returns the RequestInfo of ctx and whether there was one.
+func RequestInfoFrom(ctx context.Context) (RequestInfo, bool) {
+	info, ok := ctx.Value(requestInfoKey{}).(RequestInfo)
+	return info, ok
+}
+
+// Identity is the authenticated caller of an HTTP request.
+type Identity struct {
+	UserID   string
+	Username string
+	Roles    []string
+}
+
+// HTTPConfig configures Middleware.
+type HTTPConfig struct {
+	// Identify returns the authenticated caller of r; requests for which it
+	// reports false are not audited. Required.
+	Identify func(r *http.Request) (Identity, bool)
+	// RequestInfo returns the client IP, user agent and correlation id of r.
+	// Default: the RequestInfo of r's context when present, else the host
+	// of r.RemoteAddr, the User-Agent header and the X-Correlation-ID
+	// header.
+	RequestInfo func(r *http.Request) RequestInfo
+	// Skip, when set, excludes requests from the audit (health checks,
+	// metrics).
+	Skip func(r *http.Request) bool
+}
+
+// Middleware audits every authenticated HTTP request: action type
+// "HTTP:<METHOD>", resource the matched route pattern (or the path when no
+// pattern matched), the response status, the outcome from the status (403
+// permission_denied, 429 rate_limited, other 4xx and 5xx error) and the
+// query parameters as redacted request data. It panics when
+// cfg.Identify is nil.
+func Middleware(l *Logger, cfg HTTPConfig) func(http.Handler) http.Handler {
+	if cfg.Identify == nil {
+		panic("audit: HTTPConfig.Identify is nil")
+	}
+	info := cfg.RequestInfo
+	if info == nil {
+		info = defaultRequestInfo
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if cfg.Skip != nil && cfg.Skip(r) {
+				next.ServeHTTP(w, r)
+				return
+			}
+			start := time.Now()
+			sw := &statusWriter{ResponseWriter: w}
+			next.ServeHTTP(sw, r)
+			id, ok := cfg.Identify(r)
+			if !ok {
+				return
+			}
+			status := sw.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			resource := r.Pattern
+			if resource == "" {
+				resource = r.URL.Path
+			}
+			ri := info(r)
+			e := Entry{
+				UserID:         id.UserID,
+				Username:       id.Username,
+				UserRoles:      id.Roles,
+				ActionType:     "HTTP:" + r.Method,
+				Resource:       resource,
+				Outcome:        OutcomeOfHTTPStatus(status),
+				IPAddress:      ri.IP,
+				UserAgent:      ri.UserAgent,
+				RequestID:      ri.RequestID,
+				ResponseStatus: Status(status),
+				DurationMS:     Duration(time.Since(start)),
+			}
+			if q := r.URL.Query(); len(q) > 0 {
+				e.RequestData, _ = json.Marshal(q)
+			}
+			if status >= 400 {
+				e.ErrorMessage = http.StatusText(status)
+			}
+			_ = l.Log(r.Context(), e)
+		})
+	}
+}
+
+// OutcomeOfHTTPStatus maps an HTTP status to an outcome.
+func OutcomeOfHTTPStatus(status int) Outcome {
+	switch {
+	case status == http.StatusForbidden:
+		return PermissionDenied
+	case status == http.StatusTooManyRequests:
+		return RateLimited
+	case status >= 400:
+		return Error
+	}
+	return Success
+}
+
+func defaultRequestInfo(r *http.Request) RequestInfo {
+	if ri, ok := RequestInfoFrom(r.Context()); ok {
+		return ri
+	}
+	ip := r.RemoteAddr
+	if host, _, err := net.SplitHostPort(ip); err == nil {
+		ip = host
+	}
+	return RequestInfo{IP: ip, UserAgent: r.UserAgent(), RequestID: r.Header.Get("X-Correlation-ID")}
+}
+
+// statusWriter records the status of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
