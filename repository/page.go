@@ -95,6 +95,10 @@ type cursorCodec struct {
 
 const cursorMACLen = 12
 
+// cursorEncoding refuses non-canonical encodings, so that each cursor has
+// exactly one spelling.
+var cursorEncoding = base64.RawURLEncoding.Strict()
+
 // defaultCursorKey is used when Config.CursorKey is empty. It detects
 // damaged and cross-table cursors; a secret key also refuses forged ones.
 const defaultCursorKey = "pkgroute/repository cursor v1"
@@ -131,7 +135,7 @@ func (c cursorCodec) encode(pk reflect.Value) (string, error) {
 		payload = b
 	}
 	payload = c.sum(payload, payload)
-	return base64.RawURLEncoding.EncodeToString(payload), nil
+	return cursorEncoding.EncodeToString(payload), nil
 }
 
 // decode checks s and stores its key in dst, a settable value of the
@@ -141,9 +145,9 @@ func (c cursorCodec) decode(s string, dst reflect.Value) error {
 		return fmt.Errorf("%w: too long", ErrInvalidCursor)
 	}
 	var arr [384]byte
-	raw := arr[:base64.RawURLEncoding.DecodedLen(len(s))]
-	n, err := base64.RawURLEncoding.Decode(raw, []byte(s))
-	if err != nil || n <= cursorMACLen {
+	raw := arr[:cursorEncoding.DecodedLen(len(s))]
+	n, err := cursorEncoding.Decode(raw, []byte(s))
+	if err != nil || n < cursorMACLen {
 		return fmt.Errorf("%w: malformed", ErrInvalidCursor)
 	}
 	raw = raw[:n]

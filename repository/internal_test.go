@@ -1,0 +1,143 @@
+package repository
+
+import (
+	"context"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestEscapeLike(t *testing.T) {
+	tests := map[string]string{
+		"plain":    "plain",
+		"100%":     `100\%`,
+		"a_b":      `a\_b`,
+		`back\`:    `back\\`,
+		`%_\`:      `\%\_\\`,
+		`\%`:       `\\\%`,
+		"":         "",
+		"ünïcødé_": `ünïcødé\_`,
+	}
+	for in, want := range tests {
+		assert.Equal(t, want, escapeLike(in), in)
+	}
+}
+
+func TestPageNormalize(t *testing.T) {
+	p := func(v int) *int { return &v }
+	tests := []struct {
+		name          string
+		page          Page
+		wantPage, per int
+		wantErr       bool
+	}{
+		{"defaults", Page{}, 1, 20, false},
+		{"given", Offset(3, 50), 3, 50, false},
+		{"max", Offset(1, 1000), 1, 1000, false},
+		{"only per_page", Page{PerPage: p(5)}, 1, 5, false},
+		{"page 0", Page{Page: p(0)}, 0, 0, true},
+		{"per_page 0", Page{PerPage: p(0)}, 0, 0, true},
+		{"per_page 1001", Page{PerPage: p(1001)}, 0, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			page, per, err := tt.page.normalize()
+			if tt.wantErr {
+				require.ErrorIs(t, err, ErrInvalidPage)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.wantPage, page)
+			assert.Equal(t, tt.per, per)
+		})
+	}
+	for _, c := range []struct{ total, per, want int }{{0, 20, 0}, {1, 20, 1}, {20, 20, 1}, {21, 20, 2}, {40, 20, 2}, {45, 20, 3}, {1000, 1, 1000}} {
+		assert.Equal(t, c.want, pagesFor(c.total, c.per), "%d rows of %d", c.total, c.per)
+	}
+}
+
+func TestCursorRoundTrip(t *testing.T) {
+	c := cursorCodec{key: []byte(defaultCursorKey), table: "authors"}
+	for _, v := range []any{int64(0), int64(1), int64(-5), int64(1 << 62), "abc", "", "ü/+=", uint32(7)} {
+		s, err := c.encode(reflect.ValueOf(v))
+		require.NoError(t, err)
+		dst := reflect.New(reflect.TypeOf(v)).Elem()
+		require.NoError(t, c.decode(s, dst))
+		assert.Equal(t, v, dst.Interface())
+	}
+	type key struct{ A, B int }
+	s, err := c.encode(reflect.ValueOf(key{1, 2}))
+	require.NoError(t, err)
+	var k key
+	require.NoError(t, c.decode(s, reflect.ValueOf(&k).Elem()))
+	assert.Equal(t, key{1, 2}, k)
+
+	// Another table or key refuses it.
+	s, err = c.encode(reflect.ValueOf(int64(9)))
+	require.NoError(t, err)
+	var n int64
+	require.ErrorIs(t, cursorCodec{key: c.key, table: "books"}.decode(s, reflect.ValueOf(&n).Elem()), ErrInvalidCursor)
+	require.ErrorIs(t, cursorCodec{key: []byte("x"), table: "authors"}.decode(s, reflect.ValueOf(&n).Elem()), ErrInvalidCursor)
+	// An int8 key out of range.
+	big, err := c.encode(reflect.ValueOf(int64(1000)))
+	require.NoError(t, err)
+	var small int8
+	require.ErrorIs(t, c.decode(big, reflect.ValueOf(&small).Elem()), ErrInvalidCursor)
+}
+
+func FuzzCursorDecode(f *testing.F) {
+	c := cursorCodec{key: []byte(defaultCursorKey), table: "authors"}
+	good, _ := c.encode(reflect.ValueOf(int64(42)))
+	for _, s := range []string{good, "", "AA", "!!", good + "A", good[:len(good)-1]} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var n int64
+		if err := c.decode(s, reflect.ValueOf(&n).Elem()); err != nil {
+			require.ErrorIs(t, err, ErrInvalidCursor)
+			return
+		}
+		// Anything accepted re-encodes to the same cursor.
+		again, err := c.encode(reflect.ValueOf(n))
+		require.NoError(t, err)
+		assert.Equal(t, s, again)
+	})
+}
+
+func TestMemoryCountCache(t *testing.T) {
+	ctx := context.Background()
+	now := time.Unix(0, 0)
+	c := NewMemoryCountCache(MemoryCountCacheConfig{TTL: time.Second, MaxEntries: 2, Now: func() time.Time { return now }})
+
+	_, ok := c.Count(ctx, "a", "q1")
+	assert.False(t, ok)
+	c.StoreCount(ctx, "a", "q1", 5)
+	c.StoreCount(ctx, "b", "q1", 7)
+	n, ok := c.Count(ctx, "a", "q1")
+	assert.True(t, ok)
+	assert.Equal(t, 5, n)
+
+	c.Invalidate(ctx, "a")
+	_, ok = c.Count(ctx, "a", "q1")
+	assert.False(t, ok)
+	n, ok = c.Count(ctx, "b", "q1")
+	assert.True(t, ok, "other tables keep their entries")
+	assert.Equal(t, 7, n)
+
+	now = now.Add(time.Second)
+	_, ok = c.Count(ctx, "b", "q1")
+	assert.False(t, ok, "expired")
+
+	// A full table starts over instead of growing.
+	c.StoreCount(ctx, "a", "q1", 1)
+	c.StoreCount(ctx, "a", "q2", 2)
+	c.StoreCount(ctx, "a", "q3", 3)
+	_, ok = c.Count(ctx, "a", "q1")
+	assert.False(t, ok)
+	n, ok = c.Count(ctx, "a", "q3")
+	assert.True(t, ok)
+	assert.Equal(t, 3, n)
+}
