@@ -72,6 +72,9 @@ type Config struct {
 	// BatchTimeout is the longest the first entry of a batch waits for the
 	// batch to fill. Default 1 s.
 	BatchTimeout time.Duration
+	// Writers is how many batches Run writes at the same time. Default 4;
+	// always 1 when Chain is set, so that the chain is stored in order.
+	Writers int
 	// Policy is what Log does when the buffer is full. Default Wait.
 	Policy Policy
 	// WaitTimeout is how long Log waits for room under the Wait policy.
@@ -180,6 +183,12 @@ func New(cfg Config) *Logger {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 5 * time.Second
 	}
+	if cfg.Writers <= 0 {
+		cfg.Writers = 4
+	}
+	if cfg.Chain {
+		cfg.Writers = 1
+	}
 	if cfg.PruneInterval <= 0 {
 		cfg.PruneInterval = time.Hour
 	}
@@ -286,7 +295,7 @@ func (l *Logger) pushLocked(e Entry) {
 	}
 	l.setQueueGaugeLocked()
 	l.mu.Unlock()
-	if n == 1 || n == l.cfg.BatchSize {
+	if n == 1 || n%l.cfg.BatchSize == 0 {
 		select {
 		case l.wake <- struct{}{}:
 		default:
@@ -353,13 +362,17 @@ func (l *Logger) Run(ctx context.Context) error {
 		close(done)
 	}()
 
-	var wg sync.WaitGroup
+	var pruner sync.WaitGroup
 	if p, ok := l.cfg.Sink.(Pruner); ok && l.cfg.Retention > 0 {
-		wg.Go(func() { l.pruneLoop(wctx, p) })
+		pruner.Go(func() { l.pruneLoop(wctx, p) })
 	}
-	l.writeLoop(wctx)
+	var writers sync.WaitGroup
+	for range l.cfg.Writers {
+		writers.Go(func() { l.writeLoop(wctx) })
+	}
+	writers.Wait()
 	cancel()
-	wg.Wait()
+	pruner.Wait()
 	return nil
 }
 
@@ -444,7 +457,7 @@ func (l *Logger) writeLoop(ctx context.Context) {
 		if rest := l.write(ctx, batch); rest != nil {
 			l.mu.Lock()
 			l.queue = append(rest[:len(rest):len(rest)], l.queue...)
-			l.inflight = 0
+			l.inflight -= len(rest)
 			l.firstAt = time.Now()
 			l.mu.Unlock()
 			return
@@ -475,7 +488,7 @@ func (l *Logger) next(ctx context.Context) []Entry {
 			} else {
 				l.firstAt = time.Now()
 			}
-			l.inflight = k
+			l.inflight += k
 			l.mu.Unlock()
 			return batch
 		}

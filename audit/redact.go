@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // Redacted replaces sensitive values.
@@ -111,6 +112,9 @@ func (r *Redactor) JSON(raw json.RawMessage) json.RawMessage {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil
 	}
+	if utf8.Valid(raw) && json.Valid(raw) && !r.mayHoldSecrets(raw) {
+		return bytes.Clone(raw)
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any
@@ -123,4 +127,32 @@ func (r *Redactor) JSON(raw json.RawMessage) json.RawMessage {
 		return nil
 	}
 	return b
+}
+
+// mayHoldSecrets reports whether raw contains, in any case, a sensitive key
+// name, a bearer scheme or the start of a JWT. When it does not, the JSON
+// needs no rewriting.
+func (r *Redactor) mayHoldSecrets(raw []byte) bool {
+	if bytes.Contains(raw, []byte("eyJ")) {
+		return true
+	}
+	norm := make([]byte, len(raw))
+	for i, c := range raw {
+		switch {
+		case c >= 'A' && c <= 'Z':
+			c += 'a' - 'A'
+		case c == '-':
+			c = '_'
+		}
+		norm[i] = c
+	}
+	if bytes.Contains(norm, []byte("bearer")) {
+		return true
+	}
+	for k := range r.keys {
+		if bytes.Contains(norm, []byte(k)) {
+			return true
+		}
+	}
+	return false
 }
