@@ -2,6 +2,7 @@ package repository
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -143,9 +144,11 @@ var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 // escapeLike makes the LIKE wildcards in s literal, with \ as the escape.
 func escapeLike(s string) string { return likeEscaper.Replace(s) }
 
-// Or matches rows that satisfy at least one of filters. With no filters it
+// Or matches rows that satisfy at least one of filters, each of which adds
+// one condition (Eq, In, Contains, Or). With no (non-nil) filters it
 // matches nothing.
 func Or(filters ...Filter) Filter {
+	filters = slices.DeleteFunc(slices.Clone(filters), func(f Filter) bool { return f == nil })
 	return func(w *Where) error {
 		if len(filters) == 0 {
 			w.Add("1 = 0")
@@ -155,9 +158,6 @@ func Or(filters ...Filter) Filter {
 		group := func(q bun.QueryBuilder) bun.QueryBuilder {
 			sub := Where{table: w.table, dialect: w.dialect, q: q, or: true}
 			for _, f := range filters {
-				if f == nil {
-					continue
-				}
 				if err := f(&sub); err != nil {
 					ferr = err
 					break

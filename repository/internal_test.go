@@ -41,6 +41,8 @@ func TestPageNormalize(t *testing.T) {
 		{"page 0", Page{Page: p(0)}, 0, 0, true},
 		{"per_page 0", Page{PerPage: p(0)}, 0, 0, true},
 		{"per_page 1001", Page{PerPage: p(1001)}, 0, 0, true},
+		{"cursor ignores page", Page{Page: p(0), Cursor: new(string)}, 1, 20, false},
+		{"cursor checks per_page", Page{PerPage: p(0), Cursor: new(string)}, 0, 0, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

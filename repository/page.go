@@ -22,7 +22,7 @@ const (
 //
 // A nil Cursor selects offset mode. A non-nil Cursor selects cursor mode:
 // "" asks for the first page and any other value must be a NextCursor
-// returned earlier for the same table.
+// returned earlier for the same table; Page is ignored.
 //
 // Page decodes from the wire's "page", "per_page" and "cursor" fields, and
 // can be embedded in a command's input.
@@ -57,10 +57,11 @@ type Result[T any] struct {
 	Meta  Meta `json:"meta"`
 }
 
-// normalize returns the page number and size p asks for, or ErrInvalidPage.
+// normalize returns the page number and size p asks for, or
+// ErrInvalidPage. In cursor mode the page number is ignored (and 1).
 func (p Page) normalize() (page, perPage int, err error) {
 	page, perPage = 1, DefaultPerPage
-	if p.Page != nil {
+	if p.Page != nil && p.Cursor == nil {
 		page = *p.Page
 	}
 	if p.PerPage != nil {

@@ -242,6 +242,9 @@ func testFilters(t *testing.T, db *bun.DB) {
 			repository.Contains("bio", "love"),
 		}, []string{"Ada Lovelace"}},
 		{"empty or", []repository.Filter{repository.Or()}, []string{}},
+		{"or of nil", []repository.Filter{repository.Or(nil, nil)}, []string{}},
+		{"nested or", []repository.Filter{repository.Or(repository.Eq("name", "axb"), repository.Or(repository.Eq("name", "a_b"), repository.Eq("name", "Grace")))}, []string{"a_b", "axb", "Grace"}},
+		{"nil filter ignored", []repository.Filter{nil, repository.Eq("name", "Grace")}, []string{"Grace"}},
 		{"eq nil", []repository.Filter{repository.Eq("bio", nil)}, []string{}},
 	}
 	for _, tt := range tests {

@@ -10,7 +10,9 @@
 //
 // SQLite databases get WAL journaling (files), a busy timeout, foreign keys
 // and immediate write transactions, and a single connection by default, so
-// writers never contend. PostgreSQL connections run bun's already
+// writers never contend. With one connection, a query made outside an open
+// transaction waits until that transaction ends: code running inside a
+// transaction must use it (repositories do when given its context). PostgreSQL connections run bun's already
 // formatted queries with the simple protocol (one round trip, no statement
 // cache churn) unless the DSN sets default_query_exec_mode.
 //
