@@ -5,13 +5,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/uptrace/bun"
+
 	"github.com/pkgroute/pkgroute/repository"
 )
 
 // BenchmarkPostgres compares the repository with the same queries written
 // by hand with bun, on the same database in the same run.
-func BenchmarkPostgres(b *testing.B) {
-	db := openPostgres(b)
+func BenchmarkPostgres(b *testing.B) { benchmarkBackend(b, openPostgres) }
+
+// BenchmarkSQLite does the same on an in-memory SQLite database, where no
+// network hides the repository's own CPU cost.
+func BenchmarkSQLite(b *testing.B) { benchmarkBackend(b, openSQLite) }
+
+func benchmarkBackend(b *testing.B, open func(testing.TB) *bun.DB) {
+	db := open(b)
 	ids := seed(b, db, 1000)
 	r := newAuthors(b, db)
 	ctx := context.Background()
