@@ -12,8 +12,10 @@ import (
 
 // Pagination limits (PROTOCOL.md 1.4).
 const (
+	// DefaultPerPage is the page size when a Page gives none.
 	DefaultPerPage = 20
-	MaxPerPage     = 1000
+	// MaxPerPage is the largest page size accepted.
+	MaxPerPage = 1000
 )
 
 // Page asks for one page of a list. A nil Page or PerPage means the
