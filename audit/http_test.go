@@ -1,0 +1,85 @@
+package audit_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/pkgroute/pkgroute/audit"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestHTTPMiddleware(t *testing.T) {
+	sink := newMemSink()
+	l := audit.New(audit.Config{Sink: sink, Writers: 1})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /authors/{id}", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	mux.HandleFunc("DELETE /authors/{id}", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusForbidden) })
+	mux.HandleFunc("POST /limited", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTooManyRequests) })
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {})
+	h := audit.Middleware(l, audit.HTTPConfig{
+		Identify: func(r *http.Request) (audit.Identity, bool) {
+			if r.Header.Get("X-User") == "" {
+				return audit.Identity{}, false
+			}
+			return audit.Identity{UserID: r.Header.Get("X-User"), Username: "name", Roles: []string{"r"}}, true
+		},
+		Skip: func(r *http.Request) bool { return r.URL.Path == "/health" },
+	})(mux)
+
+	do := func(method, target, user string) {
+		req := httptest.NewRequest(method, target, nil)
+		req.RemoteAddr = "198.51.100.4:5555"
+		req.Header.Set("User-Agent", "ua/2")
+		req.Header.Set("X-Correlation-ID", "corr-9")
+		if user != "" {
+			req.Header.Set("X-User", user)
+		}
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	do("GET", "/authors/7?password=p&page=2", "u1")
+	do("DELETE", "/authors/7", "u1")
+	do("POST", "/limited", "u1")
+	do("GET", "/nowhere", "u1")
+	do("GET", "/authors/8", "") // anonymous: not audited
+	do("GET", "/health", "u1")  // skipped
+	require.NoError(t, l.Close(context.Background()))
+
+	rows := sink.stored()
+	require.Len(t, rows, 4)
+	tests := []struct {
+		action, resource string
+		status           int
+		outcome          audit.Outcome
+	}{
+		{"HTTP:GET", "GET /authors/{id}", 200, audit.Success},
+		{"HTTP:DELETE", "DELETE /authors/{id}", 403, audit.PermissionDenied},
+		{"HTTP:POST", "POST /limited", 429, audit.RateLimited},
+		{"HTTP:GET", "/nowhere", 404, audit.Error},
+	}
+	for i, tt := range tests {
+		e := rows[i]
+		assert.Equal(t, tt.action, e.ActionType)
+		assert.Equal(t, tt.resource, e.Resource)
+		require.NotNil(t, e.ResponseStatus)
+		assert.Equal(t, tt.status, *e.ResponseStatus)
+		assert.Equal(t, tt.outcome, e.Outcome)
+		assert.Equal(t, "u1", e.UserID)
+		assert.Equal(t, "198.51.100.4", e.IPAddress)
+		assert.Equal(t, "ua/2", e.UserAgent)
+		assert.Equal(t, "corr-9", e.RequestID)
+	}
+	assert.JSONEq(t, `{"page":["2"],"password":"[REDACTED]"}`, string(rows[0].RequestData))
+	assert.Equal(t, "Forbidden", rows[1].ErrorMessage)
+
+	assert.Panics(t, func() { audit.Middleware(l, audit.HTTPConfig{}) })
+}
+
+func TestOutcomeOfHTTPStatus(t *testing.T) {
+	for status, want := range map[int]audit.Outcome{200: audit.Success, 201: audit.Success, 302: audit.Success,
+		400: audit.Error, 401: audit.Error, 403: audit.PermissionDenied, 404: audit.Error, 429: audit.RateLimited, 500: audit.Error} {
+		assert.Equal(t, want, audit.OutcomeOfHTTPStatus(status), status)
+	}
+}

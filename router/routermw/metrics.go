@@ -1,0 +1,60 @@
+package routermw
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/pkgroute/pkgroute/router"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics returns a router middleware that counts package calls in
+// pkg_requests_total{pkg_id,transport,status_code} and observes their
+// duration in pkg_request_duration_seconds{pkg_id,transport}. transport is
+// "ws", "http" or "unknown". pkg_id values are registered ids only (the
+// middleware sees no other), so the labels stay bounded. A nil registerer
+// gives a middleware that does nothing. Registering twice on one registerer
+// shares the collectors.
+func Metrics[T router.ID](reg prometheus.Registerer) router.Middleware[T] {
+	if reg == nil {
+		return func(next router.Handler[T]) router.Handler[T] { return next }
+	}
+	total := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "pkg_requests_total", Help: "Package requests by pkg_id, transport and status_code.",
+	}, []string{"pkg_id", "transport", "status_code"}))
+	duration := register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "pkg_request_duration_seconds", Help: "Duration of package requests.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"pkg_id", "transport"}))
+	return func(next router.Handler[T]) router.Handler[T] {
+		return router.HandlerFunc[T](func(ctx context.Context, req *router.Request[T]) router.Response {
+			start := time.Now()
+			resp := next.ServePackage(ctx, req)
+			id := strconv.FormatInt(int64(req.PkgID), 10)
+			transport := router.TransportFrom(ctx)
+			if transport != "ws" && transport != "http" {
+				transport = "unknown"
+			}
+			total.WithLabelValues(id, transport, strconv.Itoa(int(resp.Status))).Inc()
+			duration.WithLabelValues(id, transport).Observe(time.Since(start).Seconds())
+			return resp
+		})
+	}
+}
+
+// register registers c, or returns the collector already registered under
+// the same description.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		panic("routermw: register metrics: " + err.Error())
+	}
+	return c
+}
