@@ -49,6 +49,47 @@ func BenchmarkRedis(b *testing.B) {
 		reportRedisCPU(b, client)
 	})
 
+	// paired interleaves one decision and one trivial script call per
+	// iteration, so that both see the same load on the machine, and reports
+	// their round trips, the ratio of the two, and the Redis CPU of each.
+	// The trivial script runs with EVALSHA_RO (the same code path in Redis
+	// as EVALSHA) so that INFO commandstats tells the two apart.
+	b.Run("paired", func(b *testing.B) {
+		l := redislimit.New(client, redislimit.Config{Timeout: time.Second})
+		rate := ratelimit.Rate{Limit: 100, Window: time.Second}
+		script := redis.NewScript(`return 1`)
+		if _, err := l.Allow(ctx, "warm", rate); err != nil {
+			b.Fatal(err)
+		}
+		if err := script.RunRO(ctx, client, []string{"warm"}).Err(); err != nil {
+			b.Fatal(err)
+		}
+		resetStats(b, client)
+		b.ReportAllocs()
+		var check, trivial time.Duration
+		i := 0
+		for b.Loop() {
+			k := keys[i%len(keys)]
+			t0 := time.Now()
+			if _, err := l.Allow(ctx, k, rate); err != nil {
+				b.Fatal(err)
+			}
+			t1 := time.Now()
+			if err := script.RunRO(ctx, client, []string{k}).Err(); err != nil {
+				b.Fatal(err)
+			}
+			trivial += time.Since(t1)
+			check += t1.Sub(t0)
+			i++
+		}
+		b.ReportMetric(float64(check.Microseconds())/float64(i), "check-µs/op")
+		b.ReportMetric(float64(trivial.Microseconds())/float64(i), "trivial-µs/op")
+		b.ReportMetric(float64(check)/float64(trivial), "ratio")
+		cpu := commandCPU(b, client)
+		b.ReportMetric(cpu["evalsha"], "check-redis-µs/op")
+		b.ReportMetric(cpu["evalsha_ro"], "trivial-redis-µs/op")
+	})
+
 	b.Run("trivial_evalsha", func(b *testing.B) {
 		script := redis.NewScript(`return 1`)
 		if err := script.Run(ctx, client, []string{"warm"}).Err(); err != nil {
@@ -75,23 +116,31 @@ func resetStats(b *testing.B, c *redis.Client) {
 
 // reportRedisCPU reports usec per EVALSHA call from INFO commandstats.
 func reportRedisCPU(b *testing.B, c *redis.Client) {
+	b.ReportMetric(commandCPU(b, c)["evalsha"], "redis-µs/op")
+}
+
+// commandCPU returns usec_per_call by command from INFO commandstats.
+func commandCPU(b *testing.B, c *redis.Client) map[string]float64 {
 	info, err := c.Info(context.Background(), "commandstats").Result()
 	if err != nil {
 		b.Fatal(err)
 	}
+	cpu := map[string]float64{}
 	for line := range strings.SplitSeq(info, "\n") {
-		rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_evalsha:")
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_")
 		if !ok {
 			continue
 		}
-		for field := range strings.SplitSeq(rest, ",") {
+		name, fields, _ := strings.Cut(rest, ":")
+		for field := range strings.SplitSeq(fields, ",") {
 			if v, ok := strings.CutPrefix(field, "usec_per_call="); ok {
 				f, err := strconv.ParseFloat(v, 64)
 				if err != nil {
 					b.Fatal(err)
 				}
-				b.ReportMetric(f, "redis-µs/op")
+				cpu[name] = f
 			}
 		}
 	}
+	return cpu
 }

@@ -3,9 +3,11 @@
 //
 // [Limiter] is the sliding window of ratelimit.Rate in one Lua script per
 // decision: one round trip, atomic, Redis TIME as the clock (the app
-// servers' clocks may differ), a unique member per admitted request, at most
-// Limit+Burst members per key, and keys that expire when their window
-// empties. The script runs with EVALSHA; after NOSCRIPT (a restarted or
+// servers' clocks may differ). Each key is a string holding its admission
+// log, one 8-byte entry per admitted request (so requests never collide),
+// at most Limit+Burst entries, and expires when its newest entry leaves the
+// window. A decision costs the script TIME, one GET and, when it admits, one
+// PSETEX. The script runs with EVALSHA; after NOSCRIPT (a restarted or
 // flushed server) it is sent again with EVAL.
 //
 // [Connections] caps concurrent connections per user. Each slot carries a

@@ -2,14 +2,10 @@ package redislimit
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/pkgroute/pkgroute/ratelimit"
@@ -17,26 +13,55 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// slidingWindow decides one request. KEYS[1] is the key's sorted set of
-// admitted requests (score: admission time in µs by the Redis clock);
-// ARGV: window (µs), quota, a member unique to this request. A request is
-// admitted when fewer than quota members are younger than the window.
-// Returns {allowed, remaining, reset after (µs), retry after (µs)}.
+// slidingWindow decides one request. KEYS[1] holds the key's admission
+// log: the times of its latest admissions in µs by the Redis clock, oldest
+// first, each packed in 8 bytes (a little-endian double, exact for these
+// integers), so that a decision costs TIME, one GET and, when it admits, one
+// PSETEX. ARGV: window (µs), quota, time to live (ms, at least the window).
+//
+// A request is admitted when fewer than quota entries are younger than the
+// window (the entries at or before now-window have left it). On admission
+// the entries that left the window are dropped, now is appended and the key
+// gets the window as its time to live: it expires exactly when its newest
+// entry leaves the window. The log thus never holds more entries than the
+// largest quota used for the key in one window. A refusal writes nothing.
+//
+// Time never runs backwards in the log: when the Redis clock is behind the
+// newest entry (after a failover to a server whose clock is behind, or a
+// clock step), now is taken as that entry's time. Decisions are then
+// stricter than the window, never looser, until the clock catches up.
+//
+// Returns the remaining quota (an integer) when admitted, else {retry after
+// (µs), reset after (µs)}.
 var slidingWindow = redis.NewScript(`
 local window = tonumber(ARGV[1])
 local quota = tonumber(ARGV[2])
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local n = redis.call('ZCARD', KEYS[1])
-if n < quota then
-  redis.call('ZADD', KEYS[1], now, ARGV[3])
-  redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000))
-  return {1, quota - n - 1, window, 0}
+local now = t[1] * 1000000 + t[2]
+local log = redis.call('GET', KEYS[1])
+if not log then
+  redis.call('PSETEX', KEYS[1], ARGV[3], struct.pack('<d', now))
+  return quota - 1
 end
-local next = redis.call('ZRANGE', KEYS[1], n - quota, n - quota, 'WITHSCORES')
-local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-return {0, 0, tonumber(newest[2]) + window - now, tonumber(next[2]) + window - now}
+local n = #log / 8
+local newest = struct.unpack('<d', log, #log - 7)
+if now < newest then now = newest end
+local cut = now - window
+local k = 0
+if struct.unpack('<d', log, 1) <= cut then
+  local lo, hi = 1, n
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if struct.unpack('<d', log, 8 * mid + 1) > cut then hi = mid else lo = mid + 1 end
+  end
+  k = lo
+end
+if n - k < quota then
+  if k > 0 then log = string.sub(log, 8 * k + 1) end
+  redis.call('PSETEX', KEYS[1], ARGV[3], log .. struct.pack('<d', now))
+  return quota - (n - k) - 1
+end
+return {struct.unpack('<d', log, 8 * (n - quota) + 1) + window - now, newest + window - now}
 `)
 
 // Config configures [New]. The zero value means the documented defaults.
@@ -73,13 +98,11 @@ type Config struct {
 // Limiter is the Redis sliding-window ratelimit.Limiter. It is safe for
 // concurrent use and starts no goroutine.
 type Limiter struct {
-	client   redis.Scripter
-	cfg      Config
-	instance string
-	seq      atomic.Uint64
-	backend  *backend
-	count    ratelimit.DecisionCounters
-	cache    *denyCache
+	client  redis.Scripter
+	cfg     Config
+	backend *backend
+	count   ratelimit.DecisionCounters
+	cache   *denyCache
 }
 
 // New returns a Limiter that keeps its windows in Redis through client (a
@@ -94,11 +117,10 @@ func New(client redis.Scripter, cfg Config) *Limiter {
 	}
 	metrics := ratelimit.NewMetrics(cfg.Registerer)
 	l := &Limiter{
-		client:   client,
-		cfg:      cfg,
-		instance: instanceID(),
-		backend:  newBackend(cfg.FailMode, cfg.Timeout, cfg.RetryAfter, cfg.Logger, cfg.Registerer, metrics),
-		count:    metrics.Decisions("redis"),
+		client:  client,
+		cfg:     cfg,
+		backend: newBackend(cfg.FailMode, cfg.Timeout, cfg.RetryAfter, cfg.Logger, cfg.Registerer, metrics),
+		count:   metrics.Decisions("redis"),
 	}
 	if cfg.LocalCache {
 		l.cache = &denyCache{max: cfg.LocalCacheSize, m: make(map[string]denial)}
@@ -119,17 +141,20 @@ func (l *Limiter) Allow(ctx context.Context, key string, rate ratelimit.Rate) (r
 			return res, nil
 		}
 	}
-	member := l.instance + strconv.FormatUint(l.seq.Add(1), 36)
-	var vals []int64
-	err := l.backend.do(ctx, "allow", func(ctx context.Context) error {
-		var err error
-		vals, err = slidingWindow.Run(ctx, l.client, []string{l.cfg.Prefix + key},
-			rate.Window.Microseconds(), quota, member).Int64Slice()
-		if err == nil && len(vals) != 4 {
-			err = fmt.Errorf("unexpected script reply %v", vals)
-		}
-		return err
-	})
+	// The window in whole µs, rounded up so that it never shrinks; the key
+	// lives for it rounded up to whole ms.
+	windowUS := int64((rate.Window + time.Microsecond - 1) / time.Microsecond)
+	// The body of backend.do, inline: no closure to allocate on this path.
+	cctx, cancel := context.WithTimeout(ctx, l.backend.timeout)
+	start := l.backend.now()
+	reply, err := slidingWindow.Run(cctx, l.client, []string{l.cfg.Prefix + key},
+		windowUS, quota, (windowUS+999)/1000).Result()
+	cancel()
+	var res ratelimit.Result
+	if err == nil {
+		res, err = windowResult(reply, quota, windowUS)
+	}
+	err = l.backend.finish(ctx, "allow", start, err)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ratelimit.Result{}, err
@@ -141,13 +166,6 @@ func (l *Limiter) Allow(ctx context.Context, key string, rate ratelimit.Rate) (r
 		l.count.Count(false, err)
 		return ratelimit.Result{}, err
 	}
-	res := ratelimit.Result{
-		Allowed:    vals[0] == 1,
-		Limit:      quota,
-		Remaining:  int(vals[1]),
-		ResetAfter: time.Duration(vals[2]) * time.Microsecond,
-		RetryAfter: time.Duration(vals[3]) * time.Microsecond,
-	}
 	if !res.Allowed && l.cache != nil {
 		l.cache.put(key, quota, res, time.Now())
 	}
@@ -155,10 +173,30 @@ func (l *Limiter) Allow(ctx context.Context, key string, rate ratelimit.Rate) (r
 	return res, nil
 }
 
-func instanceID() string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:]) + ":"
+// windowResult turns the reply of slidingWindow into a Result.
+func windowResult(reply any, quota int, windowUS int64) (ratelimit.Result, error) {
+	switch v := reply.(type) {
+	case int64:
+		return ratelimit.Result{
+			Allowed:    true,
+			Limit:      quota,
+			Remaining:  int(v),
+			ResetAfter: time.Duration(windowUS) * time.Microsecond,
+		}, nil
+	case []any:
+		if len(v) == 2 {
+			retry, ok1 := v[0].(int64)
+			reset, ok2 := v[1].(int64)
+			if ok1 && ok2 {
+				return ratelimit.Result{
+					Limit:      quota,
+					RetryAfter: time.Duration(retry) * time.Microsecond,
+					ResetAfter: time.Duration(reset) * time.Microsecond,
+				}, nil
+			}
+		}
+	}
+	return ratelimit.Result{}, fmt.Errorf("unexpected script reply %v", reply)
 }
 
 // denyCache remembers refused keys until their RetryAfter.
@@ -247,9 +285,24 @@ func newBackend(mode ratelimit.FailMode, timeout, retryAfter time.Duration, log 
 // ended, whose error is returned as is.
 func (b *backend) do(ctx context.Context, op string, call func(context.Context) error) error {
 	cctx, cancel := context.WithTimeout(ctx, b.timeout)
-	start := time.Now()
+	start := b.now()
 	err := call(cctx)
 	cancel()
+	return b.finish(ctx, op, start, err)
+}
+
+// now returns the start time of a call for the latency histogram, or the
+// zero time without metrics.
+func (b *backend) now() time.Time {
+	if b.latency == nil {
+		return time.Time{}
+	}
+	return time.Now()
+}
+
+// finish observes the latency of a call that started at start and handles
+// its error as described for do.
+func (b *backend) finish(ctx context.Context, op string, start time.Time, err error) error {
 	if b.latency != nil {
 		b.latency.WithLabelValues(op).Observe(time.Since(start).Seconds())
 	}
