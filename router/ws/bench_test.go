@@ -101,7 +101,16 @@ func echoServer(b *testing.B) string {
 // so that both see the same machine load, and reports their mean times and
 // the ratio ping/echo.
 func BenchmarkRoundTripVsEcho(b *testing.B) {
-	_, url := benchEndpoint(b, ws.Config{MessageRate: ratelimit.PerSecond(1_000_000)})
+	b.Run("message_limit", func(b *testing.B) {
+		roundTripVsEcho(b, ws.Config{MessageRate: ratelimit.PerSecond(1_000_000)})
+	})
+	b.Run("no_message_limit", func(b *testing.B) {
+		roundTripVsEcho(b, ws.Config{MessageRate: ratelimit.Rate{Limit: -1}})
+	})
+}
+
+func roundTripVsEcho(b *testing.B, cfg ws.Config) {
+	_, url := benchEndpoint(b, cfg)
 	dial := func(url string, h http.Header) *websocket.Conn {
 		c, _, err := websocket.DefaultDialer.Dial(url, h)
 		if err != nil {

@@ -71,6 +71,7 @@ type conn[T router.ID] struct {
 	awaitingPong atomic.Bool
 	consecutive  int // consecutive rate-limited messages (reader only)
 
+	handoffFn  func()        // c.readLoop, bound once
 	wake       chan struct{} // wakes the writer
 	authed     chan struct{} // closed once authenticated: starts pings
 	readerDone chan struct{}
@@ -194,10 +195,12 @@ func (c *conn[T]) read(firstMessage bool) {
 	c.readLoop()
 }
 
-// readLoop reads requests. To keep a request's round trip in one
-// goroutine, the goroutine that read a request serves it and hands the
-// reading over to a new goroutine; so the connection still has exactly one
-// reader, and one goroutine per request in flight.
+// readLoop reads requests and serves each on the goroutine that read it,
+// which saves a hand-over per request. When a request takes longer than
+// handoffDelay, the reading is handed over to another goroutine (see
+// serveInline), so that a slow handler neither stops the connection's
+// reading nor the other requests: the connection always has exactly one
+// reader, plus one goroutine per slow request in flight.
 func (c *conn[T]) readLoop() {
 	for {
 		mt, data, err := c.ws.ReadMessage()
@@ -214,13 +217,51 @@ func (c *conn[T]) readLoop() {
 			c.discard()
 			break
 		}
-		if serve {
-			go c.readLoop()
-			c.serve(data, h)
-			return
+		if serve && !c.serveInline(data, h) {
+			return // another goroutine reads now
 		}
 	}
 	close(c.readerDone)
+}
+
+// serveInline serves a request on the reader goroutine and reports whether
+// this goroutine is still the reader.
+func (c *conn[T]) serveInline(data []byte, h head) bool {
+	w := c.e.watchdogs.Get().(*watchdog)
+	w.state.Store(0)
+	w.handoff = c.handoffFn
+	w.t.Reset(handoffDelay)
+	c.serve(data, h)
+	if !w.state.CompareAndSwap(0, 2) {
+		return false // handed over
+	}
+	if w.t.Stop() { // else the timer's goroutine may still look at w
+		w.handoff = nil
+		c.e.watchdogs.Put(w)
+	}
+	return true
+}
+
+// watchdog hands a connection's reading over to another goroutine when
+// the request its reader serves runs long: the timer's goroutine becomes
+// the reader.
+type watchdog struct {
+	state   atomic.Int32 // 0 serving, 1 handed over, 2 served in time
+	handoff func()
+	t       *time.Timer
+}
+
+func newWatchdog() any {
+	w := &watchdog{}
+	w.t = time.AfterFunc(time.Hour, w.fire)
+	w.t.Stop()
+	return w
+}
+
+func (w *watchdog) fire() {
+	if w.state.CompareAndSwap(0, 1) {
+		w.handoff()
+	}
 }
 
 // checkFrame closes with 1003 for binary frames and 1007 for invalid

@@ -24,6 +24,7 @@ import (
 const (
 	readBufferSize  = 1024
 	writeBufferSize = 8 << 10
+	handoffDelay    = 250 * time.Microsecond // a request served longer hands the reading over
 )
 
 // Endpoint is the WebSocket transport of a PackageRouter: an http.Handler
@@ -47,6 +48,7 @@ type Endpoint[T router.ID] struct {
 	inflight atomic.Int64
 	wg       sync.WaitGroup // one per connection
 
+	watchdogs    sync.Pool // *watchdog
 	shutdownOnce sync.Once
 	brokerStop   context.CancelFunc
 	brokerDone   chan struct{}
@@ -79,6 +81,7 @@ func New[T router.ID](r *router.PackageRouter[T], cfg Config) *Endpoint[T] {
 		conns:    make(map[string]*conn[T]),
 		byUser:   make(map[string]map[string]*conn[T]),
 	}
+	e.watchdogs.New = newWatchdog
 	if e.limitOn {
 		if err := cfg.MessageRate.Validate(); err != nil {
 			panic("ws: Config.MessageRate: " + err.Error())
@@ -232,6 +235,7 @@ func (e *Endpoint[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p != nil {
 		close(c.authed)
 	}
+	c.handoffFn = c.readLoop
 	go c.read(p == nil)
 	go c.write()
 }
