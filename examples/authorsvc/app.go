@@ -107,7 +107,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	mux := http.NewServeMux()
 	kc := keycloak.Config{
 		BaseURL: cfg.KeycloakBaseURL, Realm: cfg.KeycloakRealm, ClientID: cfg.KeycloakClientID,
-		Leeway: cfg.AuthLeeway, RealmRoles: cfg.AuthRealmRoles, Logger: log, Registerer: reg,
+		Leeway: leeway(cfg.AuthLeeway), RealmRoles: cfg.AuthRealmRoles, Logger: log, Registerer: reg,
 	}
 	login := keycloak.ClientConfig{
 		BaseURL: cfg.KeycloakBaseURL, Realm: cfg.KeycloakRealm, ClientID: cfg.KeycloakClientID,
@@ -176,7 +176,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Authenticator:         verifier,
 		AllowedOrigins:        cfg.AllowedWSOrigins,
 		AuthTimeout:           cfg.WSAuthTimeout,
-		ExpiryLeeway:          cfg.AuthLeeway,
+		ExpiryLeeway:          leeway(cfg.AuthLeeway),
 		MaxConnsPerUser:       offIfZero(cfg.WSMaxConnsPerUser),
 		MessageRate:           ratelimit.Rate{Limit: offIfZero(cfg.WSMessageRate), Window: time.Minute},
 		MaxConsecutiveLimited: offIfZero(cfg.WSAbuseCloseAfter),
@@ -419,6 +419,15 @@ func (n *pushNotifier) AuthorCreated(ctx context.Context, a AuthorCreatedEvent) 
 
 // authExclude are the paths the HTTP authentication middleware skips.
 var authExclude = regexp.MustCompile(`^(/health|/metrics|/web)$`)
+
+// leeway maps AUTH_LEEWAY_SECONDS=0 (none) to the libraries' negative =
+// none (their zero means the default).
+func leeway(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
 
 // offIfZero maps the configuration's 0 = off to the library's negative =
 // off.
