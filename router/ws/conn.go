@@ -446,7 +446,11 @@ func (c *conn[T]) handle(data []byte) (h head, serve, ok bool) {
 		}
 		c.consecutive = 0
 	}
+	// Counted in flight before the drain check, so that Shutdown either
+	// waits for this request or this request sees the drain.
+	e.inflight.Add(1)
 	if e.isDraining() {
+		e.inflight.Add(-1)
 		ue := router.NewError(router.StatusError, router.CodeServiceUnavailable, "The server is shutting down")
 		ue.Retry = time.Second
 		c.reply(h, router.Fail(ue))
@@ -456,6 +460,7 @@ func (c *conn[T]) handle(data []byte) (h head, serve, ok bool) {
 		c.mu.Lock()
 		if _, dup := c.inflight[h.reqID]; dup {
 			c.mu.Unlock()
+			e.inflight.Add(-1)
 			c.reply(h, router.Fail(router.NewError(router.StatusError, router.CodeDuplicateRequest,
 				"req_id "+h.reqID.String()+" is already in flight on this connection")))
 			return h, false, true
@@ -469,10 +474,10 @@ func (c *conn[T]) handle(data []byte) (h head, serve, ok bool) {
 	select {
 	case c.sem <- struct{}{}:
 	case <-c.ctx.Done():
+		e.inflight.Add(-1)
 		return h, false, false
 	}
 	c.handlers.Add(1)
-	e.inflight.Add(1)
 	return h, true, true
 }
 

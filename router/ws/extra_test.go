@@ -1,0 +1,97 @@
+package ws_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/pkgroute/pkgroute/auth"
+	"github.com/pkgroute/pkgroute/internal/errkind"
+	"github.com/pkgroute/pkgroute/router"
+	"github.com/pkgroute/pkgroute/router/ws"
+	"github.com/pkgroute/pkgroute/router/ws/wstest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestPlainGETRefused(t *testing.T) {
+	f := newFixture(t, ws.Config{Authenticator: fakeAuth})
+	resp, err := http.Get(f.srv.URL + "/web")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+	assert.Equal(t, 0.0, f.counter("ws_connections_total", "status", "accepted"))
+}
+
+func TestAuthenticatorUnavailable(t *testing.T) {
+	down := auth.AuthenticatorFunc(func(context.Context, string) (*auth.Principal, error) {
+		return nil, errkind.New(errkind.Unavailable, "jwks unreachable")
+	})
+	f := newFixture(t, ws.Config{Authenticator: down})
+	_, err := wstest.Dial(ctxT(t), f.url, "tok")
+	var he *wstest.HandshakeError
+	require.ErrorAs(t, err, &he)
+	assert.Equal(t, http.StatusServiceUnavailable, he.StatusCode)
+	assert.Contains(t, string(he.Body), `"code":"service_unavailable"`)
+
+	_, err = wstest.Dial(ctxT(t), f.url, "tok", wstest.FirstMessage())
+	var ce *websocket.CloseError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, websocket.CloseInternalServerErr, ce.Code)
+}
+
+func TestHandlerPanicKeepsConnection(t *testing.T) {
+	f := newFixture(t, ws.Config{Authenticator: fakeAuth})
+	f.r.Register(50, router.HandlerFunc[pkg](func(context.Context, *router.Request[pkg]) router.Response {
+		panic("boom")
+	}), router.Authenticated())
+	c := f.dial("user.ada")
+	m, err := c.Call(ctxT(t), 50, nil)
+	require.NoError(t, err)
+	assert.Equal(t, "internal_error", m.Error().Code)
+	m, err = c.Call(ctxT(t), int64(pkgPing), nil)
+	require.NoError(t, err)
+	assert.Equal(t, router.StatusOK, m.StatusCode())
+}
+
+func TestShutdownHookWithHTTPServer(t *testing.T) {
+	r := router.New[pkg](router.Config{})
+	r.Register(pkgPing, router.HandlerFunc[pkg](func(ctx context.Context, req *router.Request[pkg]) router.Response {
+		return router.Response{Data: req.Data}
+	}), router.Authenticated())
+	e := ws.New(r, ws.Config{Authenticator: fakeAuth, CloseGrace: 200 * time.Millisecond})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := &http.Server{Handler: e, ReadHeaderTimeout: time.Second}
+	srv.RegisterOnShutdown(e.ShutdownHook(2 * time.Second))
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	c, err := wstest.Dial(ctxT(t), "ws://"+ln.Addr().String(), "user.ada")
+	require.NoError(t, err)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, srv.Shutdown(ctx))
+	require.ErrorIs(t, <-served, http.ErrServerClosed)
+	waitClosed(t, c, websocket.CloseGoingAway, "server shutting down")
+	// The hook runs in its own goroutine; Shutdown again waits for it to end.
+	require.NoError(t, e.Shutdown(ctx))
+	assert.Equal(t, 0, e.ActiveConnections())
+}
+
+func TestConnLimitMetrics(t *testing.T) {
+	f := newFixture(t, ws.Config{Authenticator: fakeAuth, MaxConnsPerUser: 1})
+	f.dial("user.ada")
+	_, err := wstest.Dial(ctxT(t), f.url, "user.ada")
+	require.Error(t, err)
+	assert.Equal(t, 1.0, f.counter("rate_limit_hits_total", "limit_type", "connections"))
+	assert.False(t, errors.Is(err, context.DeadlineExceeded))
+	assert.True(t, strings.Contains(err.Error(), "429"))
+}
