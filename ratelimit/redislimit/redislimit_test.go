@@ -2,6 +2,8 @@ package redislimit_test
 
 import (
 	"context"
+	"encoding/binary"
+	"math"
 	"testing"
 	"time"
 
@@ -95,6 +97,115 @@ func TestLimiterMemoryIsBoundedByQuota(t *testing.T) {
 	require.NoError(t, err)
 	assert.Greater(t, ttl, 59*time.Second)
 	assert.LessOrEqual(t, ttl, time.Minute)
+}
+
+// readLog decodes the admission log of a key: 8-byte little-endian
+// doubles, the admission times in µs by the Redis clock.
+func readLog(t *testing.T, client *redis.Client, key string) []int64 {
+	t.Helper()
+	raw, err := client.Get(context.Background(), key).Bytes()
+	require.NoError(t, err)
+	require.Zero(t, len(raw)%8, "log length")
+	var log []int64
+	for len(raw) > 0 {
+		log = append(log, int64(math.Float64frombits(binary.LittleEndian.Uint64(raw))))
+		raw = raw[8:]
+	}
+	return log
+}
+
+func TestLimiterDropsExpiredEntries(t *testing.T) {
+	t.Parallel()
+	client, prefix := sharedClient(t)
+	l := redislimit.New(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second})
+	rate := ratelimit.Rate{Limit: 5, Window: 300 * time.Millisecond}
+	ctx := context.Background()
+	for range 2 {
+		res, err := l.Allow(ctx, "k", rate)
+		require.NoError(t, err)
+		require.True(t, res.Allowed)
+	}
+	time.Sleep(150 * time.Millisecond)
+	res, err := l.Allow(ctx, "k", rate)
+	require.NoError(t, err)
+	require.True(t, res.Allowed)
+	assert.Equal(t, 2, res.Remaining)
+	require.Len(t, readLog(t, client, prefix+"k"), 3)
+
+	// The first two leave the window; the next admission drops them.
+	time.Sleep(200 * time.Millisecond)
+	res, err = l.Allow(ctx, "k", rate)
+	require.NoError(t, err)
+	require.True(t, res.Allowed)
+	assert.Equal(t, 3, res.Remaining, "the first two are no longer counted")
+	log := readLog(t, client, prefix+"k")
+	require.Len(t, log, 2)
+	assert.Less(t, log[0], log[1])
+}
+
+func TestLimiterQuotaChangeForAKey(t *testing.T) {
+	t.Parallel()
+	client, prefix := sharedClient(t)
+	l := redislimit.New(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second})
+	const w = 2 * time.Second
+	ctx := context.Background()
+	allow := func(limit int) ratelimit.Result {
+		t.Helper()
+		res, err := l.Allow(ctx, "k", ratelimit.Rate{Limit: limit, Window: w})
+		require.NoError(t, err)
+		return res
+	}
+	require.True(t, allow(5).Allowed)
+	time.Sleep(100 * time.Millisecond)
+	require.True(t, allow(5).Allowed)
+	second := time.Now()
+	require.True(t, allow(5).Allowed)
+
+	// Three admitted in the window: a quota of 2 refuses until the second
+	// of them leaves the window.
+	res := allow(2)
+	assert.False(t, res.Allowed)
+	assert.Equal(t, 2, res.Limit)
+	assert.InDelta(t, w-time.Since(second), res.RetryAfter, float64(60*time.Millisecond))
+	assert.InDelta(t, w, res.ResetAfter, float64(60*time.Millisecond))
+	require.Len(t, readLog(t, client, prefix+"k"), 3, "a refusal writes nothing")
+
+	// A quota of 4 admits one more.
+	res = allow(4)
+	assert.True(t, res.Allowed)
+	assert.Equal(t, 0, res.Remaining)
+	assert.False(t, allow(4).Allowed)
+}
+
+func TestLimiterClockBehindTheLog(t *testing.T) {
+	t.Parallel()
+	client, prefix := sharedClient(t)
+	l := redislimit.New(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second})
+	ctx := context.Background()
+	// The log's newest entry is 5 s ahead of the Redis clock, as after a
+	// failover to a server whose clock is 5 s behind.
+	now, err := client.Time(ctx).Result()
+	require.NoError(t, err)
+	ahead := now.Add(5 * time.Second).UnixMicro()
+	var raw [8]byte
+	binary.LittleEndian.PutUint64(raw[:], math.Float64bits(float64(ahead)))
+	require.NoError(t, client.Set(ctx, prefix+"k", raw[:], 10*time.Second).Err())
+
+	rate := ratelimit.Rate{Limit: 2, Window: time.Second}
+	res, err := l.Allow(ctx, "k", rate)
+	require.NoError(t, err)
+	require.True(t, res.Allowed)
+	assert.Equal(t, 0, res.Remaining)
+	assert.Equal(t, time.Second, res.ResetAfter)
+
+	// Time is taken as the newest entry's: the log stays ordered and the
+	// hints never exceed the window.
+	res, err = l.Allow(ctx, "k", rate)
+	require.NoError(t, err)
+	require.False(t, res.Allowed)
+	assert.Equal(t, time.Second, res.RetryAfter)
+	assert.Equal(t, time.Second, res.ResetAfter)
+	assert.Equal(t, []int64{ahead, ahead}, readLog(t, client, prefix+"k"))
 }
 
 func TestLocalCacheSparesRedis(t *testing.T) {
