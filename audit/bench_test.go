@@ -22,30 +22,43 @@ func benchEntry() audit.Entry {
 }
 
 // BenchmarkLoggerPostgres measures sustained throughput into PostgreSQL
-// through the Logger with its default batching: producers block when the
-// buffer is full, so the rate is the writer's.
+// through the Logger with its default batching (100 entries): producers
+// block when the buffer is full, so the rate is the writers'.
 func BenchmarkLoggerPostgres(b *testing.B) {
-	ctx := context.Background()
-	db := openPostgres(b, testenv.PostgresURL(b))
-	sink := audit.NewBunSink(db, audit.BunConfig{})
-	require.NoError(b, sink.CreateTable(ctx))
-	l := audit.New(audit.Config{Sink: sink, Policy: audit.Block})
-	done := make(chan error, 1)
-	go func() { done <- l.Run(ctx) }()
-	e := benchEntry()
-	b.ReportAllocs()
-	start := time.Now()
-	for b.Loop() {
-		if err := l.Log(ctx, e); err != nil {
-			b.Fatal(err)
-		}
+	for _, bc := range []struct {
+		name string
+		cfg  audit.Config
+	}{
+		{"default", audit.Config{}},
+		{"writers=1", audit.Config{Writers: 1}},
+		{"chain", audit.Config{Chain: true}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			ctx := context.Background()
+			db := openPostgres(b, testenv.PostgresURL(b))
+			sink := audit.NewBunSink(db, audit.BunConfig{})
+			require.NoError(b, sink.CreateTable(ctx))
+			cfg := bc.cfg
+			cfg.Sink, cfg.Policy = sink, audit.Block
+			l := audit.New(cfg)
+			done := make(chan error, 1)
+			go func() { done <- l.Run(ctx) }()
+			e := benchEntry()
+			b.ReportAllocs()
+			start := time.Now()
+			for b.Loop() {
+				if err := l.Log(ctx, e); err != nil {
+					b.Fatal(err)
+				}
+			}
+			require.NoError(b, l.Close(ctx))
+			elapsed := time.Since(start)
+			require.NoError(b, <-done)
+			st := l.Stats()
+			require.Equal(b, st.Produced, st.Written)
+			b.ReportMetric(float64(st.Written)/elapsed.Seconds(), "entries/s")
+		})
 	}
-	require.NoError(b, l.Close(ctx))
-	elapsed := time.Since(start)
-	require.NoError(b, <-done)
-	st := l.Stats()
-	require.Equal(b, st.Produced, st.Written)
-	b.ReportMetric(float64(st.Written)/elapsed.Seconds(), "entries/s")
 }
 
 // BenchmarkLog measures the cost of Log (redaction, defaults, enqueue)

@@ -103,10 +103,11 @@ func (s *BunSink) CreateTable(ctx context.Context) error {
 		{"request_id", "request_id"},
 		{"user_id_timestamp", `user_id, "timestamp"`},
 		{"user_id_action_type", "user_id, action_type"},
-		{"chain_seq", "chain_seq"},
 	} {
 		stmts = append(stmts, fmt.Sprintf(`CREATE INDEX IF NOT EXISTS ix_%s_%s ON %s (%s)`, t, ix.name, t, ix.cols))
 	}
+	// Only chained rows are indexed by sequence number.
+	stmts = append(stmts, fmt.Sprintf(`CREATE INDEX IF NOT EXISTS ix_%s_chain_seq ON %s (chain_seq) WHERE chain_seq IS NOT NULL`, t, t))
 	for _, q := range stmts {
 		if _, err := s.db.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("audit: create table %s: %w", t, err)

@@ -83,3 +83,45 @@ func TestOutcomeOfHTTPStatus(t *testing.T) {
 		assert.Equal(t, want, audit.OutcomeOfHTTPStatus(status), status)
 	}
 }
+
+func TestHTTPMiddlewarePassesHijackAndFlush(t *testing.T) {
+	sink := newMemSink()
+	l := audit.New(audit.Config{Sink: sink, Writers: 1})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /upgrade", func(w http.ResponseWriter, _ *http.Request) {
+		h, ok := w.(http.Hijacker)
+		if !ok {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		conn, rw, err := h.Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		_, _ = rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: close\r\n\r\n")
+		_ = rw.Flush()
+	})
+	mux.HandleFunc("GET /stream", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("a"))
+		w.(http.Flusher).Flush()
+	})
+	srv := httptest.NewServer(audit.Middleware(l, audit.HTTPConfig{
+		Identify: func(*http.Request) (audit.Identity, bool) { return audit.Identity{UserID: "u"}, true },
+	})(mux))
+	defer srv.Close()
+	for _, path := range []string{"/upgrade", "/stream"} {
+		resp, err := http.Get(srv.URL + path)
+		require.NoError(t, err)
+		resp.Body.Close()
+	}
+	srv.Close()
+	require.NoError(t, l.Close(context.Background()))
+	rows := sink.stored()
+	require.Len(t, rows, 2)
+	status := map[string]int{}
+	for _, e := range rows {
+		status[e.Resource] = *e.ResponseStatus
+	}
+	assert.Equal(t, map[string]int{"GET /upgrade": http.StatusSwitchingProtocols, "GET /stream": http.StatusOK}, status)
+}
