@@ -150,15 +150,19 @@ func roundTripVsEcho(b *testing.B, cfg ws.Config) {
 
 // rawUpgrade opens a connection with a hand-written handshake and no
 // client-side buffers or goroutines, so that the footprint measured is the
-// server's (plus one client socket).
-func rawUpgrade(b *testing.B, addr, token string) net.Conn {
+// server's (plus one client socket). With firstMessage the token is sent
+// in an auth frame and auth_ok is awaited.
+func rawUpgrade(b *testing.B, addr, token string, firstMessage bool) net.Conn {
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		b.Fatal(err)
 	}
 	req := "GET / HTTP/1.1\r\nHost: " + addr + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer " + token + "\r\n\r\n"
-	if _, err := io.WriteString(nc, req); err != nil {
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+	if !firstMessage {
+		req += "Authorization: Bearer " + token + "\r\n"
+	}
+	if _, err := io.WriteString(nc, req+"\r\n"); err != nil {
 		b.Fatal(err)
 	}
 	var resp []byte
@@ -172,6 +176,19 @@ func rawUpgrade(b *testing.B, addr, token string) net.Conn {
 	}
 	if !bytes.HasPrefix(resp, []byte("HTTP/1.1 101")) {
 		b.Fatalf("upgrade refused: %s", resp)
+	}
+	if firstMessage {
+		if _, err := nc.Write(frame(finText, []byte(`{"type":"auth","token":"Bearer `+token+`"}`), true)); err != nil {
+			b.Fatal(err)
+		}
+		var got []byte
+		for !bytes.Contains(got, []byte(`"auth_ok"`)) {
+			n, err := nc.Read(buf[:])
+			if err != nil {
+				b.Fatal(err)
+			}
+			got = append(got, buf[:n]...)
+		}
 	}
 	return nc
 }
@@ -188,31 +205,37 @@ func settle() (bytes uint64, goroutines int) {
 }
 
 // BenchmarkIdleConnFootprint measures heap+stack bytes and goroutines per
-// idle authenticated connection (header auth, one user per connection):
-// each iteration opens one connection; the connections stay open until the
-// end, then the process is settled and GC'd several times and the growth
-// divided by the number of connections.
+// idle authenticated connection (one user per connection, tokens valid for
+// an hour): each iteration opens one connection; the connections stay open
+// until the end, then the process is settled and GC'd several times and
+// the growth divided by the number of connections. Each connection needs
+// two file descriptors: keep -benchtime=Nx below half of ulimit -n.
 func BenchmarkIdleConnFootprint(b *testing.B) {
-	e, url := benchEndpoint(b, ws.Config{})
-	addr := strings.TrimPrefix(url, "ws://")
-	warm := rawUpgrade(b, addr, "user.warmup")
-	defer warm.Close()
-	var conns []net.Conn
-	defer func() {
-		for _, c := range conns {
-			_ = c.Close()
-		}
-	}()
-	mem0, g0 := settle()
-	n := 0
-	for b.Loop() {
-		conns = append(conns, rawUpgrade(b, addr, fmt.Sprintf("user.u%d", n)))
-		n++
+	for _, mode := range []string{"header", "first_message"} {
+		b.Run(mode, func(b *testing.B) {
+			e, url := benchEndpoint(b, ws.Config{})
+			addr := strings.TrimPrefix(url, "ws://")
+			fm := mode == "first_message"
+			warm := rawUpgrade(b, addr, "user.warmup..1h", fm)
+			defer warm.Close()
+			var conns []net.Conn
+			defer func() {
+				for _, c := range conns {
+					_ = c.Close()
+				}
+			}()
+			mem0, g0 := settle()
+			n := 0
+			for b.Loop() {
+				conns = append(conns, rawUpgrade(b, addr, fmt.Sprintf("user.u%d..1h", n), fm))
+				n++
+			}
+			for e.ActiveConnections() != n+1 {
+				time.Sleep(time.Millisecond)
+			}
+			mem1, g1 := settle()
+			b.ReportMetric(float64(int64(mem1)-int64(mem0))/float64(n), "bytes/conn")
+			b.ReportMetric(float64(g1-g0)/float64(n), "goroutines/conn")
+		})
 	}
-	for e.ActiveConnections() != n+1 {
-		time.Sleep(time.Millisecond)
-	}
-	mem1, g1 := settle()
-	b.ReportMetric(float64(int64(mem1)-int64(mem0))/float64(n), "bytes/conn")
-	b.ReportMetric(float64(g1-g0)/float64(n), "goroutines/conn")
 }

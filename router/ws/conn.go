@@ -188,11 +188,17 @@ func (c *conn[T]) expired() {
 
 // read is the reader goroutine.
 func (c *conn[T]) read(firstMessage bool) {
-	if firstMessage && !c.authenticate() {
+	if !firstMessage {
+		c.readLoop()
+		return
+	}
+	if !c.authenticate() {
 		close(c.readerDone)
 		return
 	}
-	c.readLoop()
+	// Verifying a token can grow a goroutine's stack a lot; an idle
+	// connection's reader starts afresh instead of keeping that stack.
+	go c.readLoop()
 }
 
 // readLoop reads requests and serves each on the goroutine that read it,

@@ -91,7 +91,7 @@ func New[T router.ID](r *router.PackageRouter[T], cfg Config) *Endpoint[T] {
 		HandshakeTimeout: 10 * time.Second,
 		ReadBufferSize:   readBufferSize,
 		WriteBufferSize:  writeBufferSize,
-		WriteBufferPool:  &bufferPool{max: 256},
+		WriteBufferPool:  &bufferPool{max: 64},
 		CheckOrigin:      func(*http.Request) bool { return true }, // checked before
 		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
 			code := errkind.InvalidRequest.Code()
