@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/pkgroute/pkgroute/auth"
 	"github.com/pkgroute/pkgroute/ratelimit"
 	"github.com/pkgroute/pkgroute/router"
 	"github.com/pkgroute/pkgroute/router/ws"
@@ -61,7 +62,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 		}
 	}
 	b.Run("raw_gorilla_echo", func(b *testing.B) {
-		roundTrips(b, echoServer(b), nil)
+		roundTrips(b, echoServer(b, nil), nil)
 	})
 	b.Run("endpoint_ping", func(b *testing.B) {
 		_, url := benchEndpoint(b, ws.Config{MessageRate: ratelimit.Rate{Limit: -1}})
@@ -73,8 +74,9 @@ func BenchmarkRoundTrip(b *testing.B) {
 	})
 }
 
-// echoServer is a raw gorilla echo server.
-func echoServer(b *testing.B) string {
+// echoServer is a raw gorilla server answering each message with
+// answer(message): an echo when answer is nil.
+func echoServer(b *testing.B, answer func([]byte) []byte) string {
 	up := websocket.Upgrader{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := up.Upgrade(w, r, nil)
@@ -87,6 +89,9 @@ func echoServer(b *testing.B) string {
 			if err != nil {
 				return
 			}
+			if answer != nil {
+				msg = answer(msg)
+			}
 			if err := c.WriteMessage(mt, msg); err != nil {
 				return
 			}
@@ -96,10 +101,13 @@ func echoServer(b *testing.B) string {
 	return "ws" + strings.TrimPrefix(srv.URL, "http")
 }
 
-// BenchmarkRoundTripVsEcho alternates a PING round trip through the
-// endpoint and an echo round trip through raw gorilla in every iteration,
-// so that both see the same machine load, and reports their mean times and
-// the ratio ping/echo.
+// BenchmarkRoundTripVsEcho alternates, in every iteration, a PING round
+// trip through the endpoint, one through a raw gorilla echo server, and
+// one through a raw gorilla server that calls router.Dispatch inline (the
+// router's own cost without any transport feature), so that all three see
+// the same machine load. It reports their mean times and the ratios
+// endpoint/echo (the bar) and endpoint/dispatch (the transport's own
+// overhead).
 func BenchmarkRoundTripVsEcho(b *testing.B) {
 	b.Run("message_limit", func(b *testing.B) {
 		roundTripVsEcho(b, ws.Config{MessageRate: ratelimit.PerSecond(1_000_000)})
@@ -119,8 +127,16 @@ func roundTripVsEcho(b *testing.B, cfg ws.Config) {
 		b.Cleanup(func() { _ = c.Close() })
 		return c
 	}
-	echo := dial(echoServer(b), nil)
-	ping := dial(url, http.Header{"Authorization": {"Bearer user.ada"}})
+	r := router.New[pkg](router.Config{})
+	r.Register(pkgPing, router.HandlerFunc[pkg](func(ctx context.Context, req *router.Request[pkg]) router.Response {
+		return router.Response{Data: req.Data}
+	}), router.Authenticated())
+	user := &auth.Principal{ID: "u", Username: "ada"}
+	conns := []*websocket.Conn{
+		dial(echoServer(b, nil), nil),
+		dial(echoServer(b, func(m []byte) []byte { return r.Dispatch(context.Background(), user, m) }), nil),
+		dial(url, http.Header{"Authorization": {"Bearer user.ada"}}),
+	}
 	rt := func(c *websocket.Conn) time.Duration {
 		start := time.Now()
 		if err := c.WriteMessage(websocket.TextMessage, pingMsg); err != nil {
@@ -131,21 +147,21 @@ func roundTripVsEcho(b *testing.B, cfg ws.Config) {
 		}
 		return time.Since(start)
 	}
-	var echoT, pingT time.Duration
+	var total [3]time.Duration
 	n := 0
 	for b.Loop() {
-		if n%2 == 0 {
-			echoT += rt(echo)
-			pingT += rt(ping)
-		} else {
-			pingT += rt(ping)
-			echoT += rt(echo)
+		for i := range conns {
+			k := (i + n) % len(conns) // rotate the order
+			total[k] += rt(conns[k])
 		}
 		n++
 	}
-	b.ReportMetric(float64(echoT.Nanoseconds())/float64(n), "echo-ns/rt")
-	b.ReportMetric(float64(pingT.Nanoseconds())/float64(n), "ping-ns/rt")
-	b.ReportMetric(float64(pingT)/float64(echoT), "ping/echo")
+	per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(n) }
+	b.ReportMetric(per(total[0]), "echo-ns/rt")
+	b.ReportMetric(per(total[1]), "dispatch-ns/rt")
+	b.ReportMetric(per(total[2]), "endpoint-ns/rt")
+	b.ReportMetric(float64(total[2])/float64(total[0]), "endpoint/echo")
+	b.ReportMetric(float64(total[2])/float64(total[1]), "endpoint/dispatch")
 }
 
 // rawUpgrade opens a connection with a hand-written handshake and no
