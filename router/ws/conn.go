@@ -65,8 +65,9 @@ type conn[T router.ID] struct {
 	closing  *closeReq
 	inflight map[uuid.UUID]struct{}
 	expiry   *time.Timer
-	accepted bool // authenticated and counted as active
-	slot     bool // holds a connection slot
+	accepted bool   // authenticated and counted as active
+	limitKey string // the message limiter's key, "ws:<user>"
+	slot     bool   // holds a connection slot
 
 	awaitingPong atomic.Bool
 	consecutive  int // consecutive rate-limited messages (reader only)
@@ -130,15 +131,17 @@ func (c *conn[T]) isClosing() bool {
 	return c.closing != nil
 }
 
-// enqueue queues msg for the writer. A full queue closes the connection
-// with 1008 "slow consumer". It never blocks.
+// enqueue queues msg for the writer. A message that does not fit in the
+// queue's remaining room closes the connection with 1008 "slow consumer"
+// (a single message larger than the whole queue is accepted into an empty
+// queue). It never blocks.
 func (c *conn[T]) enqueue(msg []byte) bool {
 	c.mu.Lock()
 	if c.closing != nil {
 		c.mu.Unlock()
 		return false
 	}
-	if c.queued+len(msg) > c.e.cfg.SendQueueBytes {
+	if c.queued > 0 && c.queued+len(msg) > c.e.cfg.SendQueueBytes {
 		c.mu.Unlock()
 		c.e.log.Info("ws: slow consumer", "conn_id", c.id)
 		c.requestClose(closeReq{code: websocket.ClosePolicyViolation, reason: reasonSlowConsumer, frame: true})
@@ -157,6 +160,7 @@ func (c *conn[T]) accept(p *auth.Principal) {
 	c.armExpiry(p)
 	c.mu.Lock()
 	c.accepted = true
+	c.limitKey = "ws:" + userKey(p)
 	c.mu.Unlock()
 	c.e.accepted(c)
 }
@@ -431,8 +435,7 @@ func (c *conn[T]) handle(data []byte) (h head, serve, ok bool) {
 	}
 	e.metrics.recv()
 	if e.limitOn {
-		p := c.principal.Load()
-		res, err := e.cfg.Limiter.Allow(c.ctx, "ws:"+userKey(p), e.cfg.MessageRate)
+		res, err := e.cfg.Limiter.Allow(c.ctx, c.limitKey, e.cfg.MessageRate)
 		switch {
 		case err != nil:
 			e.log.Error("ws: message limiter failed", "error", err)
@@ -510,7 +513,7 @@ func (c *conn[T]) serve(data []byte, h head) {
 // it.
 func (c *conn[T]) send(msg []byte) {
 	c.mu.Lock()
-	if c.closing != nil || c.writing || len(c.queue) > 0 || c.queued+len(msg) > c.e.cfg.SendQueueBytes {
+	if c.closing != nil || c.writing || len(c.queue) > 0 {
 		c.mu.Unlock()
 		c.enqueue(msg)
 		return

@@ -319,3 +319,13 @@ func TestKeepalive(t *testing.T) {
 	assert.Equal(t, router.StatusOK, m.StatusCode())
 	assert.Equal(t, 1, f.e.ActiveConnections())
 }
+
+func TestLargeReplyFitsEmptyQueue(t *testing.T) {
+	f := newFixture(t, ws.Config{Authenticator: fakeAuth, SendQueueBytes: 1024})
+	c := f.dial("user.ada")
+	big := strings.Repeat("x", 8<<10)
+	m, err := c.Call(ctxT(t), int64(pkgPing), map[string]string{"big": big})
+	require.NoError(t, err)
+	assert.Equal(t, router.StatusOK, m.StatusCode())
+	assert.Len(t, m.Data, len(big)+10)
+}

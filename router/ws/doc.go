@@ -3,24 +3,38 @@
 // PackageRouter dispatches, a hub that pushes to connections, fan-out of
 // pushes across instances through a Broker, and a graceful drain.
 //
-// Upgrade: the Origin is checked against an allow-list (403), an
-// Authorization header is verified before the upgrade (401), and the
-// per-user connection cap is taken (429). Without a header the client
-// authenticates with its first message, {"type":"auth","token":"Bearer
-// <jwt>"}, answered by auth_ok (close 4001 on failure, 4002 on timeout,
-// 1008 over the cap). Auth frames may be sent again at any time to
-// refresh the token; the connection closes with 4003 when the token
-// expires.
+// # Upgrade and authentication
 //
-// Each connection has exactly two goroutines while idle: a reader
-// (message size 1009, UTF-8 1007, binary 1003, message rate limit,
-// duplicate req_id, up to MaxInflight concurrent requests, each in its own
-// goroutine with a context cancelled when the connection closes) and a
-// writer (a byte-bounded send queue with a write timeout, 1008 "slow
-// consumer"; pings; the close handshake).
+// The Origin is checked against an allow-list (403 origin_not_allowed); an
+// Authorization header is verified before the upgrade (401
+// authentication_failed with a Bearer challenge) and the per-user
+// connection cap is taken (429 connection_limit_exceeded with
+// Retry-After). Without a header the client authenticates with its first
+// message, {"type":"auth","token":"Bearer <jwt>"}, answered by
+// {"type":"auth_ok","user":...,"expires_at":...}; a bad frame or token
+// closes with 4001, silence with 4002, and a user over the cap with 1008.
+// Auth frames may be sent again at any time to refresh the token (same
+// user only); a per-connection timer closes with 4003 when the token
+// expires. Query-string tokens are refused unless Config.AllowQueryToken
+// is set, and never logged.
 //
-// Wiring with net/http: mount the Endpoint on a route and call
-// Endpoint.Shutdown before http.Server.Shutdown (or register
-// Endpoint.ShutdownHook with http.Server.RegisterOnShutdown), since the
-// server does not track hijacked connections.
+// # Connections
+//
+// An idle connection has two goroutines: a reader and a writer. The reader
+// enforces the message size (1009), UTF-8 (1007) and text frames (1003),
+// the per-user message rate (status 4, then 1008 on sustained abuse) and
+// unique in-flight req_ids (duplicate_request), then serves the request
+// itself; a request still running after a short delay hands the reading
+// over to another goroutine, so up to MaxInflight requests of a connection
+// run at once, each with a context cancelled when the connection closes.
+// Replies and pushes go through a byte-bounded send queue with a write
+// timeout (1008 "slow consumer"); the writer also pings and runs the close
+// handshake. Every connection has an id (ConnID in handler contexts);
+// pushes target one connection, a user's connections, a role, or all.
+//
+// # Shutdown
+//
+// http.Server.Shutdown does not know hijacked connections: call
+// Endpoint.Shutdown before the server's Shutdown, or register
+// Endpoint.ShutdownHook with http.Server.RegisterOnShutdown.
 package ws

@@ -24,8 +24,11 @@ import (
 const (
 	readBufferSize  = 1024
 	writeBufferSize = 8 << 10
-	handoffDelay    = 250 * time.Microsecond // a request served longer hands the reading over
 )
+
+// handoffDelay is how long a request may run on its connection's reader
+// before the reading moves to another goroutine (see conn.readLoop).
+const handoffDelay = 250 * time.Microsecond
 
 // Endpoint is the WebSocket transport of a PackageRouter: an http.Handler
 // that upgrades authenticated connections and dispatches their messages,
