@@ -63,7 +63,9 @@ type Config struct {
 	MaxConnsPerUser int
 	// Connections holds the connection slots; nil means an in-process
 	// ratelimit.MemoryConnections. Share a Redis-backed one between
-	// instances to cap users across them.
+	// instances to cap users across them (a limiter whose slots carry a
+	// lease, such as redislimit.Connections, must be renewing them: run
+	// its Run method).
 	Connections ratelimit.ConnectionLimiter
 	// ConnLimitRetryAfter is the Retry-After of the 429 answer to an
 	// upgrade over the cap (default 5 s).
