@@ -44,8 +44,10 @@ func newInstance(t *testing.T, redisURL, channel string) *instance {
 	require.NoError(t, err)
 	opt.MaxRetries = -1
 	opt.DialTimeout = 200 * time.Millisecond
+	opt.ReadTimeout = 300 * time.Millisecond
+	opt.WriteTimeout = 300 * time.Millisecond
 	client := redis.NewClient(opt)
-	broker := wsredis.New(wsredis.Config{Client: client, Channel: channel, HealthInterval: time.Second,
+	broker := wsredis.New(wsredis.Config{Client: client, Channel: channel, HealthInterval: 300 * time.Millisecond,
 		RetryMin: 20 * time.Millisecond, RetryMax: 200 * time.Millisecond})
 	r := router.New[pkg](router.Config{})
 	reg := prometheus.NewRegistry()
@@ -153,6 +155,27 @@ func TestRedisOutage(t *testing.T) {
 	srv.Start()
 	require.True(t, crossDelivery(t, a, cb, ca, "ada"), "cross-instance delivery resumes")
 	require.True(t, crossDelivery(t, b, ca, cb, "ada"), "in both directions")
+}
+
+func TestRedisHung(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	a, b := newInstance(t, srv.URL(), "ws-hung"), newInstance(t, srv.URL(), "ws-hung")
+	ca, cb := a.dial(t, "ada"), b.dial(t, "ada")
+	require.True(t, crossDelivery(t, a, cb, ca, "ada"))
+
+	srv.Pause()
+	start := time.Now()
+	err := a.e.PushToUser(context.Background(), "ada", pkgPush, "local")
+	assert.Error(t, err, "the publish times out")
+	assert.Less(t, time.Since(start), 3*time.Second)
+	data, ok := next(t, ca, time.Second)
+	require.True(t, ok, "local delivery does not wait for Redis")
+	assert.Equal(t, `"local"`, data)
+	require.Eventually(t, func() bool { return counter(t, b.reg, "ws_broadcast_errors_total") >= 1 },
+		5*time.Second, 10*time.Millisecond, "the silent subscription is noticed")
+
+	srv.Resume()
+	require.True(t, crossDelivery(t, a, cb, ca, "ada"), "cross-instance delivery resumes")
 }
 
 func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
