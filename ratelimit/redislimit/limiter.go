@@ -15,9 +15,8 @@ import (
 
 // slidingWindow decides one request. KEYS[1] holds the key's admission
 // log: the times of its latest admissions in µs by the Redis clock, oldest
-// first, each packed in 8 bytes (a little-endian double, exact for these
-// integers), so that a decision costs TIME, one GET and, when it admits, one
-// PSETEX. ARGV: window (µs), quota, time to live (ms, at least the window).
+// first. ARGV: window (µs), quota, time to live (ms, at least the window),
+// the largest quota kept packed.
 //
 // A request is admitted when fewer than quota entries are younger than the
 // window (the entries at or before now-window have left it). On admission
@@ -25,6 +24,16 @@ import (
 // gets the window as its time to live: it expires exactly when its newest
 // entry leaves the window. The log thus never holds more entries than the
 // largest quota used for the key in one window. A refusal writes nothing.
+//
+// Two forms of the log keep a decision cheap. Up to the packed quota the
+// log is a string of 8-byte entries (little-endian doubles, exact for these
+// integers): a decision is TIME, one GET and, when it admits, one PSETEX of
+// the rewritten log; that rewrite costs in proportion to the log, which the
+// quota keeps short. Above it the log is a list of decimal entries, whose
+// ends are O(1) to read, drop and append whatever the quota: TIME, LINDEX of
+// both ends, LLEN and, when it admits, LTRIM of the entries that left, RPUSH
+// and PEXPIRE. A key found in the other form (its quota changed across the
+// bound) is decided in that form; both are exact for any quota.
 //
 // Time never runs backwards in the log: when the Redis clock is behind the
 // newest entry (after a failover to a server whose clock is behind, or a
@@ -34,35 +43,84 @@ import (
 // Returns the remaining quota (an integer) when admitted, else {retry after
 // (µs), reset after (µs)}.
 var slidingWindow = redis.NewScript(`
+local key = KEYS[1]
 local window = tonumber(ARGV[1])
 local quota = tonumber(ARGV[2])
+local ttl = ARGV[3]
 local t = redis.call('TIME')
 local now = t[1] * 1000000 + t[2]
-local log = redis.call('GET', KEYS[1])
-if not log then
-  redis.call('PSETEX', KEYS[1], ARGV[3], struct.pack('<d', now))
-  return quota - 1
-end
-local n = #log / 8
-local newest = struct.unpack('<d', log, #log - 7)
-if now < newest then now = newest end
-local cut = now - window
-local k = 0
-if struct.unpack('<d', log, 1) <= cut then
-  local lo, hi = 1, n
-  while lo < hi do
-    local mid = math.floor((lo + hi) / 2)
-    if struct.unpack('<d', log, 8 * mid + 1) > cut then hi = mid else lo = mid + 1 end
+
+local function packed(log)
+  if not log then
+    redis.call('PSETEX', key, ttl, struct.pack('<d', now))
+    return quota - 1
   end
-  k = lo
+  local n = #log / 8
+  local newest = struct.unpack('<d', log, #log - 7)
+  if now < newest then now = newest end
+  local cut = now - window
+  local k = 0
+  if struct.unpack('<d', log, 1) <= cut then
+    local lo, hi = 1, n
+    while lo < hi do
+      local mid = math.floor((lo + hi) / 2)
+      if struct.unpack('<d', log, 8 * mid + 1) > cut then hi = mid else lo = mid + 1 end
+    end
+    k = lo
+  end
+  if n - k < quota then
+    if k > 0 then log = string.sub(log, 8 * k + 1) end
+    redis.call('PSETEX', key, ttl, log .. struct.pack('<d', now))
+    return quota - (n - k) - 1
+  end
+  return {struct.unpack('<d', log, 8 * (n - quota) + 1) + window - now, newest + window - now}
 end
-if n - k < quota then
-  if k > 0 then log = string.sub(log, 8 * k + 1) end
-  redis.call('PSETEX', KEYS[1], ARGV[3], log .. struct.pack('<d', now))
-  return quota - (n - k) - 1
+
+local function list(oldest)
+  if not oldest then
+    redis.call('RPUSH', key, now)
+    redis.call('PEXPIRE', key, ttl)
+    return quota - 1
+  end
+  local newest = tonumber(redis.call('LINDEX', key, -1))
+  if now < newest then now = newest end
+  local cut = now - window
+  local n = redis.call('LLEN', key)
+  local k = 0
+  if tonumber(oldest) <= cut then
+    local lo, hi = 1, n
+    local e = redis.call('LINDEX', key, 1)
+    if not e or tonumber(e) > cut then hi = 1 else lo = 2 end
+    while lo < hi do
+      local mid = math.floor((lo + hi) / 2)
+      if tonumber(redis.call('LINDEX', key, mid)) > cut then hi = mid else lo = mid + 1 end
+    end
+    k = lo
+  end
+  if n - k < quota then
+    if k > 0 then redis.call('LTRIM', key, k, -1) end
+    redis.call('RPUSH', key, now)
+    redis.call('PEXPIRE', key, ttl)
+    return quota - (n - k) - 1
+  end
+  local first = oldest
+  if n > quota then first = redis.call('LINDEX', key, n - quota) end
+  return {tonumber(first) + window - now, newest + window - now}
 end
-return {struct.unpack('<d', log, 8 * (n - quota) + 1) + window - now, newest + window - now}
+
+if quota <= tonumber(ARGV[4]) then
+  local log = redis.pcall('GET', key)
+  if type(log) ~= 'table' then return packed(log) end
+  return list(redis.call('LINDEX', key, 0))
+end
+local oldest = redis.pcall('LINDEX', key, 0)
+if type(oldest) ~= 'table' then return list(oldest) end
+return packed(redis.call('GET', key))
 `)
+
+// defaultPackedQuota is the largest quota whose windows are kept as packed
+// strings (see the script above); larger ones are lists.
+const defaultPackedQuota = 64
 
 // Config configures [New]. The zero value means the documented defaults.
 type Config struct {
@@ -103,6 +161,8 @@ type Limiter struct {
 	backend *backend
 	count   ratelimit.DecisionCounters
 	cache   *denyCache
+	// packedQuota is the largest quota kept as a packed string.
+	packedQuota int
 }
 
 // New returns a Limiter that keeps its windows in Redis through client (a
@@ -121,6 +181,8 @@ func New(client redis.Scripter, cfg Config) *Limiter {
 		cfg:     cfg,
 		backend: newBackend(cfg.FailMode, cfg.Timeout, cfg.RetryAfter, cfg.Logger, cfg.Registerer, metrics),
 		count:   metrics.Decisions("redis"),
+
+		packedQuota: defaultPackedQuota,
 	}
 	if cfg.LocalCache {
 		l.cache = &denyCache{max: cfg.LocalCacheSize, m: make(map[string]denial)}
@@ -148,7 +210,7 @@ func (l *Limiter) Allow(ctx context.Context, key string, rate ratelimit.Rate) (r
 	cctx, cancel := context.WithTimeout(ctx, l.backend.timeout)
 	start := l.backend.now()
 	reply, err := slidingWindow.Run(cctx, l.client, []string{l.cfg.Prefix + key},
-		windowUS, quota, (windowUS+999)/1000).Result()
+		windowUS, quota, (windowUS+999)/1000, l.packedQuota).Result()
 	cancel()
 	var res ratelimit.Result
 	if err == nil {

@@ -3,7 +3,10 @@ package redislimit_test
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"math"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -41,29 +44,51 @@ func sharedClient(t *testing.T) (*redis.Client, string) {
 	return c, prefix
 }
 
+// logForms are the two forms of a key's admission log: the packed string
+// of small quotas (the default bound) and the list of larger ones (every
+// quota is above a bound of 0).
+var logForms = []struct {
+	name        string
+	packedQuota int
+}{
+	{"packed", 64},
+	{"list", 0},
+}
+
+func newLimiter(client redis.Scripter, cfg redislimit.Config, packedQuota int) *redislimit.Limiter {
+	l := redislimit.New(client, cfg)
+	l.SetPackedQuota(packedQuota)
+	return l
+}
+
 func TestLimiterConformance(t *testing.T) {
 	t.Parallel()
-	client, prefix := sharedClient(t)
-	cfg := redislimit.Config{Prefix: prefix + "rl:", Timeout: 2 * time.Second}
-	ratelimittest.RunLimiter(t, ratelimittest.Limiters{
-		New: func(t *testing.T) (ratelimit.Limiter, ratelimit.Limiter) {
-			// Two instances, each with its own connection pool, on one Redis.
-			other, err := redislimit.NewClient(testenv.RedisURL(t), 2*time.Second)
-			require.NoError(t, err)
-			t.Cleanup(func() { _ = other.Close() })
-			return redislimit.New(client, cfg), redislimit.New(other, cfg)
-		},
-		Gone: func(t *testing.T, _ ratelimit.Limiter, key string) bool {
-			n, err := client.Exists(context.Background(), cfg.Prefix+key).Result()
-			require.NoError(t, err)
-			return n == 0
-		},
-		TTL: func(t *testing.T, key string) time.Duration {
-			d, err := client.PTTL(context.Background(), cfg.Prefix+key).Result()
-			require.NoError(t, err)
-			return d
-		},
-	})
+	for _, form := range logForms {
+		t.Run(form.name, func(t *testing.T) {
+			t.Parallel()
+			client, prefix := sharedClient(t)
+			cfg := redislimit.Config{Prefix: prefix + "rl:", Timeout: 2 * time.Second}
+			ratelimittest.RunLimiter(t, ratelimittest.Limiters{
+				New: func(t *testing.T) (ratelimit.Limiter, ratelimit.Limiter) {
+					// Two instances, each with its own connection pool, on one Redis.
+					other, err := redislimit.NewClient(testenv.RedisURL(t), 2*time.Second)
+					require.NoError(t, err)
+					t.Cleanup(func() { _ = other.Close() })
+					return newLimiter(client, cfg, form.packedQuota), newLimiter(other, cfg, form.packedQuota)
+				},
+				Gone: func(t *testing.T, _ ratelimit.Limiter, key string) bool {
+					n, err := client.Exists(context.Background(), cfg.Prefix+key).Result()
+					require.NoError(t, err)
+					return n == 0
+				},
+				TTL: func(t *testing.T, key string) time.Duration {
+					d, err := client.PTTL(context.Background(), cfg.Prefix+key).Result()
+					require.NoError(t, err)
+					return d
+				},
+			})
+		})
+	}
 }
 
 func TestConnectionsConformance(t *testing.T) {
@@ -80,132 +105,269 @@ func TestConnectionsConformance(t *testing.T) {
 	})
 }
 
-func TestLimiterMemoryIsBoundedByQuota(t *testing.T) {
-	t.Parallel()
-	client, prefix := sharedClient(t)
-	l := redislimit.New(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second})
-	rate := ratelimit.Rate{Limit: 5, Burst: 2, Window: time.Minute}
-	for range 50 {
-		_, err := l.Allow(context.Background(), "k", rate)
+// readLog decodes the admission log of a key, the admission times in µs
+// by the Redis clock, and reports its form.
+func readLog(t *testing.T, client *redis.Client, key string) (log []int64, form string) {
+	t.Helper()
+	ctx := context.Background()
+	typ, err := client.Type(ctx, key).Result()
+	require.NoError(t, err)
+	switch typ {
+	case "string":
+		// 8-byte little-endian doubles.
+		raw, err := client.Get(ctx, key).Bytes()
 		require.NoError(t, err)
+		require.Zero(t, len(raw)%8, "log length")
+		for ; len(raw) > 0; raw = raw[8:] {
+			log = append(log, int64(math.Float64frombits(binary.LittleEndian.Uint64(raw))))
+		}
+		return log, "packed"
+	case "list":
+		entries, err := client.LRange(ctx, key, 0, -1).Result()
+		require.NoError(t, err)
+		for _, e := range entries {
+			v, err := strconv.ParseInt(e, 10, 64)
+			require.NoError(t, err, "entry %q", e)
+			log = append(log, v)
+		}
+		return log, "list"
 	}
-	// One 8-byte entry per admission in the window.
-	n, err := client.StrLen(context.Background(), prefix+"k").Result()
-	require.NoError(t, err)
-	assert.Equal(t, int64(7*8), n)
-	ttl, err := client.PTTL(context.Background(), prefix+"k").Result()
-	require.NoError(t, err)
-	assert.Greater(t, ttl, 59*time.Second)
-	assert.LessOrEqual(t, ttl, time.Minute)
+	t.Fatalf("key %s has type %s", key, typ)
+	return nil, ""
 }
 
-// readLog decodes the admission log of a key: 8-byte little-endian
-// doubles, the admission times in µs by the Redis clock.
-func readLog(t *testing.T, client *redis.Client, key string) []int64 {
+// writeLog stores log (µs by the Redis clock) as key's admission log in
+// the given form.
+func writeLog(t *testing.T, client *redis.Client, key, form string, log []int64) {
 	t.Helper()
-	raw, err := client.Get(context.Background(), key).Bytes()
-	require.NoError(t, err)
-	require.Zero(t, len(raw)%8, "log length")
-	var log []int64
-	for len(raw) > 0 {
-		log = append(log, int64(math.Float64frombits(binary.LittleEndian.Uint64(raw))))
-		raw = raw[8:]
+	ctx := context.Background()
+	require.NoError(t, client.Del(ctx, key).Err())
+	if form == "packed" {
+		var raw []byte
+		for _, v := range log {
+			raw = binary.LittleEndian.AppendUint64(raw, math.Float64bits(float64(v)))
+		}
+		require.NoError(t, client.Set(ctx, key, raw, 10*time.Second).Err())
+		return
 	}
-	return log
+	for _, v := range log {
+		require.NoError(t, client.RPush(ctx, key, v).Err())
+	}
+	require.NoError(t, client.Expire(ctx, key, 10*time.Second).Err())
+}
+
+func TestLimiterMemoryIsBoundedByQuota(t *testing.T) {
+	t.Parallel()
+	for _, form := range logForms {
+		t.Run(form.name, func(t *testing.T) {
+			t.Parallel()
+			client, prefix := sharedClient(t)
+			l := newLimiter(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second}, form.packedQuota)
+			rate := ratelimit.Rate{Limit: 5, Burst: 2, Window: time.Minute}
+			for range 50 {
+				_, err := l.Allow(context.Background(), "k", rate)
+				require.NoError(t, err)
+			}
+			log, got := readLog(t, client, prefix+"k")
+			assert.Equal(t, form.name, got)
+			assert.Len(t, log, 7, "one entry per admission in the window")
+			assert.True(t, slices.IsSorted(log), "oldest first")
+			ttl, err := client.PTTL(context.Background(), prefix+"k").Result()
+			require.NoError(t, err)
+			assert.Greater(t, ttl, 59*time.Second)
+			assert.LessOrEqual(t, ttl, time.Minute)
+		})
+	}
 }
 
 func TestLimiterDropsExpiredEntries(t *testing.T) {
 	t.Parallel()
-	client, prefix := sharedClient(t)
-	l := redislimit.New(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second})
-	rate := ratelimit.Rate{Limit: 5, Window: 300 * time.Millisecond}
-	ctx := context.Background()
-	for range 2 {
-		res, err := l.Allow(ctx, "k", rate)
-		require.NoError(t, err)
-		require.True(t, res.Allowed)
-	}
-	time.Sleep(150 * time.Millisecond)
-	res, err := l.Allow(ctx, "k", rate)
-	require.NoError(t, err)
-	require.True(t, res.Allowed)
-	assert.Equal(t, 2, res.Remaining)
-	require.Len(t, readLog(t, client, prefix+"k"), 3)
+	for _, form := range logForms {
+		t.Run(form.name, func(t *testing.T) {
+			t.Parallel()
+			client, prefix := sharedClient(t)
+			l := newLimiter(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second}, form.packedQuota)
+			rate := ratelimit.Rate{Limit: 5, Window: 300 * time.Millisecond}
+			ctx := context.Background()
+			for range 2 {
+				res, err := l.Allow(ctx, "k", rate)
+				require.NoError(t, err)
+				require.True(t, res.Allowed)
+			}
+			time.Sleep(150 * time.Millisecond)
+			res, err := l.Allow(ctx, "k", rate)
+			require.NoError(t, err)
+			require.True(t, res.Allowed)
+			assert.Equal(t, 2, res.Remaining)
+			log, _ := readLog(t, client, prefix+"k")
+			require.Len(t, log, 3)
 
-	// The first two leave the window; the next admission drops them.
-	time.Sleep(200 * time.Millisecond)
-	res, err = l.Allow(ctx, "k", rate)
-	require.NoError(t, err)
-	require.True(t, res.Allowed)
-	assert.Equal(t, 3, res.Remaining, "the first two are no longer counted")
-	log := readLog(t, client, prefix+"k")
-	require.Len(t, log, 2)
-	assert.Less(t, log[0], log[1])
+			// The first two leave the window; the next admission drops them.
+			time.Sleep(200 * time.Millisecond)
+			res, err = l.Allow(ctx, "k", rate)
+			require.NoError(t, err)
+			require.True(t, res.Allowed)
+			assert.Equal(t, 3, res.Remaining, "the first two are no longer counted")
+			log, _ = readLog(t, client, prefix+"k")
+			require.Len(t, log, 2)
+			assert.Less(t, log[0], log[1])
+		})
+	}
+}
+
+func TestLimiterCountsExactlyWithManyExpired(t *testing.T) {
+	// Logs written directly: entries that left the window at the head, in
+	// numbers that exercise the search for the first one still inside.
+	t.Parallel()
+	for _, form := range logForms {
+		for _, tt := range []struct{ expired, inside int }{
+			{0, 5}, {1, 5}, {2, 5}, {3, 5}, {7, 5}, {8, 5}, {20, 5}, {1, 0}, {3, 0},
+		} {
+			expired, inside := tt.expired, tt.inside
+			t.Run(fmt.Sprintf("%s/%d+%d", form.name, expired, inside), func(t *testing.T) {
+				t.Parallel()
+				client, prefix := sharedClient(t)
+				l := newLimiter(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second}, form.packedQuota)
+				now, err := client.Time(context.Background()).Result()
+				require.NoError(t, err)
+				var log []int64
+				for i := range expired {
+					log = append(log, now.Add(-time.Minute).UnixMicro()+int64(i))
+				}
+				for i := range inside {
+					log = append(log, now.Add(-time.Second).UnixMicro()+int64(i))
+				}
+				writeLog(t, client, prefix+"k", form.name, log)
+
+				rate := ratelimit.Rate{Limit: 30, Window: 10 * time.Second}
+				res, err := l.Allow(context.Background(), "k", rate)
+				require.NoError(t, err)
+				require.True(t, res.Allowed)
+				assert.Equal(t, rate.Limit-inside-1, res.Remaining)
+				got, gotForm := readLog(t, client, prefix+"k")
+				assert.Equal(t, form.name, gotForm)
+				assert.Len(t, got, inside+1, "expired entries dropped")
+
+				// A quota of inside+1 is now used up; the oldest entry
+				// inside the window is the next to leave.
+				res, err = l.Allow(context.Background(), "k", ratelimit.Rate{Limit: inside + 1, Window: 10 * time.Second})
+				require.NoError(t, err)
+				require.False(t, res.Allowed)
+				want := 9 * time.Second // made 1 s ago
+				if inside == 0 {
+					want = 10 * time.Second // the admission above
+				}
+				assert.InDelta(t, want, res.RetryAfter, float64(300*time.Millisecond))
+			})
+		}
+	}
 }
 
 func TestLimiterQuotaChangeForAKey(t *testing.T) {
 	t.Parallel()
-	client, prefix := sharedClient(t)
-	l := redislimit.New(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second})
-	const w = 2 * time.Second
-	ctx := context.Background()
-	allow := func(limit int) ratelimit.Result {
-		t.Helper()
-		res, err := l.Allow(ctx, "k", ratelimit.Rate{Limit: limit, Window: w})
-		require.NoError(t, err)
-		return res
+	for _, form := range logForms {
+		t.Run(form.name, func(t *testing.T) {
+			t.Parallel()
+			client, prefix := sharedClient(t)
+			l := newLimiter(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second}, form.packedQuota)
+			const w = 2 * time.Second
+			ctx := context.Background()
+			allow := func(limit int) ratelimit.Result {
+				t.Helper()
+				res, err := l.Allow(ctx, "k", ratelimit.Rate{Limit: limit, Window: w})
+				require.NoError(t, err)
+				return res
+			}
+			require.True(t, allow(5).Allowed)
+			time.Sleep(100 * time.Millisecond)
+			require.True(t, allow(5).Allowed)
+			second := time.Now()
+			require.True(t, allow(5).Allowed)
+
+			// Three admitted in the window: a quota of 2 refuses until the
+			// second of them leaves the window.
+			res := allow(2)
+			assert.False(t, res.Allowed)
+			assert.Equal(t, 2, res.Limit)
+			assert.InDelta(t, w-time.Since(second), res.RetryAfter, float64(60*time.Millisecond))
+			assert.InDelta(t, w, res.ResetAfter, float64(60*time.Millisecond))
+			log, _ := readLog(t, client, prefix+"k")
+			require.Len(t, log, 3, "a refusal writes nothing")
+
+			// A quota of 4 admits one more.
+			res = allow(4)
+			assert.True(t, res.Allowed)
+			assert.Equal(t, 0, res.Remaining)
+			assert.False(t, allow(4).Allowed)
+		})
 	}
-	require.True(t, allow(5).Allowed)
-	time.Sleep(100 * time.Millisecond)
-	require.True(t, allow(5).Allowed)
-	second := time.Now()
-	require.True(t, allow(5).Allowed)
+}
 
-	// Three admitted in the window: a quota of 2 refuses until the second
-	// of them leaves the window.
-	res := allow(2)
-	assert.False(t, res.Allowed)
-	assert.Equal(t, 2, res.Limit)
-	assert.InDelta(t, w-time.Since(second), res.RetryAfter, float64(60*time.Millisecond))
-	assert.InDelta(t, w, res.ResetAfter, float64(60*time.Millisecond))
-	require.Len(t, readLog(t, client, prefix+"k"), 3, "a refusal writes nothing")
-
-	// A quota of 4 admits one more.
-	res = allow(4)
-	assert.True(t, res.Allowed)
-	assert.Equal(t, 0, res.Remaining)
-	assert.False(t, allow(4).Allowed)
+func TestLimiterKeyInTheOtherForm(t *testing.T) {
+	// A key's quota changes across the packed bound: the log keeps its form
+	// and the count carries over.
+	t.Parallel()
+	client, prefix := sharedClient(t)
+	l := newLimiter(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second}, 10)
+	ctx := context.Background()
+	small := ratelimit.Rate{Limit: 10, Window: time.Minute}
+	large := ratelimit.Rate{Limit: 12, Window: time.Minute}
+	for _, tt := range []struct {
+		key         string
+		first, then ratelimit.Rate
+		form        string
+	}{
+		{"packed-then-large", small, large, "packed"},
+		{"list-then-small", large, small, "list"},
+	} {
+		for range 9 {
+			res, err := l.Allow(ctx, tt.key, tt.first)
+			require.NoError(t, err)
+			require.True(t, res.Allowed)
+		}
+		res, err := l.Allow(ctx, tt.key, tt.then)
+		require.NoError(t, err, tt.key)
+		require.True(t, res.Allowed, tt.key)
+		assert.Equal(t, tt.then.Limit-10, res.Remaining, tt.key)
+		log, form := readLog(t, client, prefix+tt.key)
+		assert.Equal(t, tt.form, form, tt.key)
+		assert.Len(t, log, 10, tt.key)
+	}
 }
 
 func TestLimiterClockBehindTheLog(t *testing.T) {
 	t.Parallel()
-	client, prefix := sharedClient(t)
-	l := redislimit.New(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second})
-	ctx := context.Background()
-	// The log's newest entry is 5 s ahead of the Redis clock, as after a
-	// failover to a server whose clock is 5 s behind.
-	now, err := client.Time(ctx).Result()
-	require.NoError(t, err)
-	ahead := now.Add(5 * time.Second).UnixMicro()
-	var raw [8]byte
-	binary.LittleEndian.PutUint64(raw[:], math.Float64bits(float64(ahead)))
-	require.NoError(t, client.Set(ctx, prefix+"k", raw[:], 10*time.Second).Err())
+	for _, form := range logForms {
+		t.Run(form.name, func(t *testing.T) {
+			t.Parallel()
+			client, prefix := sharedClient(t)
+			l := newLimiter(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second}, form.packedQuota)
+			ctx := context.Background()
+			// The log's newest entry is 5 s ahead of the Redis clock, as
+			// after a failover to a server whose clock is 5 s behind.
+			now, err := client.Time(ctx).Result()
+			require.NoError(t, err)
+			ahead := now.Add(5 * time.Second).UnixMicro()
+			writeLog(t, client, prefix+"k", form.name, []int64{ahead})
 
-	rate := ratelimit.Rate{Limit: 2, Window: time.Second}
-	res, err := l.Allow(ctx, "k", rate)
-	require.NoError(t, err)
-	require.True(t, res.Allowed)
-	assert.Equal(t, 0, res.Remaining)
-	assert.Equal(t, time.Second, res.ResetAfter)
+			rate := ratelimit.Rate{Limit: 2, Window: time.Second}
+			res, err := l.Allow(ctx, "k", rate)
+			require.NoError(t, err)
+			require.True(t, res.Allowed)
+			assert.Equal(t, 0, res.Remaining)
+			assert.Equal(t, time.Second, res.ResetAfter)
 
-	// Time is taken as the newest entry's: the log stays ordered and the
-	// hints never exceed the window.
-	res, err = l.Allow(ctx, "k", rate)
-	require.NoError(t, err)
-	require.False(t, res.Allowed)
-	assert.Equal(t, time.Second, res.RetryAfter)
-	assert.Equal(t, time.Second, res.ResetAfter)
-	assert.Equal(t, []int64{ahead, ahead}, readLog(t, client, prefix+"k"))
+			// Time is taken as the newest entry's: the log stays ordered
+			// and the hints never exceed the window.
+			res, err = l.Allow(ctx, "k", rate)
+			require.NoError(t, err)
+			require.False(t, res.Allowed)
+			assert.Equal(t, time.Second, res.RetryAfter)
+			assert.Equal(t, time.Second, res.ResetAfter)
+			log, _ := readLog(t, client, prefix+"k")
+			assert.Equal(t, []int64{ahead, ahead}, log)
+		})
+	}
 }
 
 func TestLocalCacheSparesRedis(t *testing.T) {
