@@ -3,12 +3,17 @@
 //
 // [Limiter] is the sliding window of ratelimit.Rate in one Lua script per
 // decision: one round trip, atomic, Redis TIME as the clock (the app
-// servers' clocks may differ). Each key is a string holding its admission
-// log, one 8-byte entry per admitted request (so requests never collide),
-// at most Limit+Burst entries, and expires when its newest entry leaves the
-// window. A decision costs the script TIME, one GET and, when it admits, one
-// PSETEX. The script runs with EVALSHA; after NOSCRIPT (a restarted or
-// flushed server) it is sent again with EVAL.
+// servers' clocks may differ). Each key holds its admission log, one entry
+// per admitted request (so requests never collide), at most Limit+Burst
+// entries, and expires when its newest entry leaves the window. Logs of
+// quotas up to 64 are packed strings of 8-byte entries (TIME, GET and, when
+// admitted, PSETEX per decision); larger ones are lists, whose cost per
+// decision does not grow with the quota. A refusal writes nothing. If the
+// Redis clock steps back behind the newest entry (a failover to a server
+// whose clock is behind), time is taken as that entry's until the clock
+// catches up: decisions are then stricter, never looser. The script runs
+// with EVALSHA; after NOSCRIPT (a restarted or flushed server) it is sent
+// again with EVAL.
 //
 // [Connections] caps concurrent connections per user. Each slot carries a
 // lease that its holder renews (by default: lease 45 s, renewed every 15 s

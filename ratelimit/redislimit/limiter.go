@@ -16,7 +16,7 @@ import (
 // slidingWindow decides one request. KEYS[1] holds the key's admission
 // log: the times of its latest admissions in µs by the Redis clock, oldest
 // first. ARGV: window (µs), quota, time to live (ms, at least the window),
-// the largest quota kept packed.
+// the form of a new log: "packed" or "list".
 //
 // A request is admitted when fewer than quota entries are younger than the
 // window (the entries at or before now-window have left it). On admission
@@ -25,15 +25,16 @@ import (
 // entry leaves the window. The log thus never holds more entries than the
 // largest quota used for the key in one window. A refusal writes nothing.
 //
-// Two forms of the log keep a decision cheap. Up to the packed quota the
-// log is a string of 8-byte entries (little-endian doubles, exact for these
+// Two forms of the log keep a decision cheap. For small quotas the log is a
+// string of 8-byte entries (little-endian doubles, exact for these
 // integers): a decision is TIME, one GET and, when it admits, one PSETEX of
-// the rewritten log; that rewrite costs in proportion to the log, which the
-// quota keeps short. Above it the log is a list of decimal entries, whose
-// ends are O(1) to read, drop and append whatever the quota: TIME, LINDEX of
-// both ends, LLEN and, when it admits, LTRIM of the entries that left, RPUSH
-// and PEXPIRE. A key found in the other form (its quota changed across the
-// bound) is decided in that form; both are exact for any quota.
+// the rewritten log; the rewrite costs in proportion to the log, which the
+// small quota keeps short. For larger quotas the log is a list of decimal
+// entries, whose ends are O(1) to read, drop and append whatever the quota:
+// TIME, LINDEX of both ends, LLEN and, when it admits, LTRIM of the entries
+// that left, RPUSH and PEXPIRE. A key found in the other form (its quota
+// changed across the bound) is decided in that form; both are exact for any
+// quota.
 //
 // Time never runs backwards in the log: when the Redis clock is behind the
 // newest entry (after a failover to a server whose clock is behind, or a
@@ -50,15 +51,39 @@ local ttl = ARGV[3]
 local t = redis.call('TIME')
 local now = t[1] * 1000000 + t[2]
 
-local function packed(log)
-  if not log then
-    redis.call('PSETEX', key, ttl, struct.pack('<d', now))
-    return quota - 1
+-- Read the log in the form asked for, or else in the form the key has:
+-- log is the packed string (false: no key), or oldest the head of the list.
+local log, oldest
+if ARGV[4] == 'packed' then
+  log = redis.pcall('GET', key)
+  if type(log) == 'table' then
+    log = nil
+    oldest = redis.call('LINDEX', key, 0)
   end
+else
+  oldest = redis.pcall('LINDEX', key, 0)
+  if type(oldest) == 'table' then
+    oldest = nil
+    log = redis.call('GET', key)
+  end
+end
+
+if log == false or oldest == false then
+  if log == false then
+    redis.call('PSETEX', key, ttl, struct.pack('<d', now))
+  else
+    redis.call('RPUSH', key, now)
+    redis.call('PEXPIRE', key, ttl)
+  end
+  return quota - 1
+end
+
+if log then
   local n = #log / 8
   local newest = struct.unpack('<d', log, #log - 7)
   if now < newest then now = newest end
   local cut = now - window
+  -- k: the entries that left the window, found by bisection.
   local k = 0
   if struct.unpack('<d', log, 1) <= cut then
     local lo, hi = 1, n
@@ -76,50 +101,37 @@ local function packed(log)
   return {struct.unpack('<d', log, 8 * (n - quota) + 1) + window - now, newest + window - now}
 end
 
-local function list(oldest)
-  if not oldest then
-    redis.call('RPUSH', key, now)
-    redis.call('PEXPIRE', key, ttl)
-    return quota - 1
+local newest = tonumber(redis.call('LINDEX', key, -1))
+if now < newest then now = newest end
+local cut = now - window
+local n = redis.call('LLEN', key)
+-- k: the entries that left the window; usually none or one, else found by
+-- bisection.
+local k = 0
+if tonumber(oldest) <= cut then
+  local lo, hi = 1, n
+  local e = redis.call('LINDEX', key, 1)
+  if not e or tonumber(e) > cut then hi = 1 else lo = 2 end
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if tonumber(redis.call('LINDEX', key, mid)) > cut then hi = mid else lo = mid + 1 end
   end
-  local newest = tonumber(redis.call('LINDEX', key, -1))
-  if now < newest then now = newest end
-  local cut = now - window
-  local n = redis.call('LLEN', key)
-  local k = 0
-  if tonumber(oldest) <= cut then
-    local lo, hi = 1, n
-    local e = redis.call('LINDEX', key, 1)
-    if not e or tonumber(e) > cut then hi = 1 else lo = 2 end
-    while lo < hi do
-      local mid = math.floor((lo + hi) / 2)
-      if tonumber(redis.call('LINDEX', key, mid)) > cut then hi = mid else lo = mid + 1 end
-    end
-    k = lo
-  end
-  if n - k < quota then
-    if k > 0 then redis.call('LTRIM', key, k, -1) end
-    redis.call('RPUSH', key, now)
-    redis.call('PEXPIRE', key, ttl)
-    return quota - (n - k) - 1
-  end
-  local first = oldest
-  if n > quota then first = redis.call('LINDEX', key, n - quota) end
-  return {tonumber(first) + window - now, newest + window - now}
+  k = lo
 end
-
-if quota <= tonumber(ARGV[4]) then
-  local log = redis.pcall('GET', key)
-  if type(log) ~= 'table' then return packed(log) end
-  return list(redis.call('LINDEX', key, 0))
+if n - k < quota then
+  if k > 0 then redis.call('LTRIM', key, k, -1) end
+  redis.call('RPUSH', key, now)
+  redis.call('PEXPIRE', key, ttl)
+  return quota - (n - k) - 1
 end
-local oldest = redis.pcall('LINDEX', key, 0)
-if type(oldest) ~= 'table' then return list(oldest) end
-return packed(redis.call('GET', key))
+local first = oldest
+if n > quota then first = redis.call('LINDEX', key, n - quota) end
+return {tonumber(first) + window - now, newest + window - now}
 `)
 
-// defaultPackedQuota is the largest quota whose windows are kept as packed
-// strings (see the script above); larger ones are lists.
+// defaultPackedQuota is the largest quota whose new logs are packed strings
+// (see slidingWindow); larger quotas get lists. Up to about this size the
+// packed log is the cheaper of the two.
 const defaultPackedQuota = 64
 
 // Config configures [New]. The zero value means the documented defaults.
@@ -161,7 +173,7 @@ type Limiter struct {
 	backend *backend
 	count   ratelimit.DecisionCounters
 	cache   *denyCache
-	// packedQuota is the largest quota kept as a packed string.
+	// packedQuota is the largest quota whose new logs are packed.
 	packedQuota int
 }
 
@@ -210,7 +222,7 @@ func (l *Limiter) Allow(ctx context.Context, key string, rate ratelimit.Rate) (r
 	cctx, cancel := context.WithTimeout(ctx, l.backend.timeout)
 	start := l.backend.now()
 	reply, err := slidingWindow.Run(cctx, l.client, []string{l.cfg.Prefix + key},
-		windowUS, quota, (windowUS+999)/1000, l.packedQuota).Result()
+		windowUS, quota, (windowUS+999)/1000, l.logForm(quota)).Result()
 	cancel()
 	var res ratelimit.Result
 	if err == nil {
@@ -233,6 +245,15 @@ func (l *Limiter) Allow(ctx context.Context, key string, rate ratelimit.Rate) (r
 	}
 	l.count.Count(res.Allowed, nil)
 	return res, nil
+}
+
+// logForm returns the form of a new log for quota, an argument of
+// slidingWindow.
+func (l *Limiter) logForm(quota int) string {
+	if quota <= l.packedQuota {
+		return "packed"
+	}
+	return "list"
 }
 
 // windowResult turns the reply of slidingWindow into a Result.
