@@ -72,7 +72,8 @@ type conn[T router.ID] struct {
 	awaitingPong atomic.Bool
 	consecutive  int // consecutive rate-limited messages (reader only)
 
-	handoffFn  func()        // c.readLoop, bound once
+	handoffFn  func() // c.readLoop, bound once
+	watchShard uint32
 	wake       chan struct{} // wakes the writer
 	authed     chan struct{} // closed once authenticated: starts pings
 	readerDone chan struct{}
@@ -237,41 +238,9 @@ func (c *conn[T]) readLoop() {
 // serveInline serves a request on the reader goroutine and reports whether
 // this goroutine is still the reader.
 func (c *conn[T]) serveInline(data []byte, h head) bool {
-	w := c.e.watchdogs.Get().(*watchdog)
-	w.state.Store(0)
-	w.handoff = c.handoffFn
-	w.t.Reset(handoffDelay)
+	s := c.e.watch.begin(c.watchShard, c.handoffFn)
 	c.serve(data, h)
-	if !w.state.CompareAndSwap(0, 2) {
-		return false // handed over
-	}
-	if w.t.Stop() { // else the timer's goroutine may still look at w
-		w.handoff = nil
-		c.e.watchdogs.Put(w)
-	}
-	return true
-}
-
-// watchdog hands a connection's reading over to another goroutine when
-// the request its reader serves runs long: the timer's goroutine becomes
-// the reader.
-type watchdog struct {
-	state   atomic.Int32 // 0 serving, 1 handed over, 2 served in time
-	handoff func()
-	t       *time.Timer
-}
-
-func newWatchdog() any {
-	w := &watchdog{}
-	w.t = time.AfterFunc(time.Hour, w.fire)
-	w.t.Stop()
-	return w
-}
-
-func (w *watchdog) fire() {
-	if w.state.CompareAndSwap(0, 1) {
-		w.handoff()
-	}
+	return c.e.watch.end(s)
 }
 
 // checkFrame closes with 1003 for binary frames and 1007 for invalid
@@ -648,11 +617,11 @@ func (c *conn[T]) flush() bool {
 	if cr == nil {
 		return false
 	}
+	c.e.metrics.closed(cr.code)
 	if cr.frame {
 		msg := websocket.FormatCloseMessage(cr.code, cr.reason)
 		_ = c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.e.cfg.CloseGrace))
 	}
-	c.e.metrics.closed(cr.code)
 	t := time.NewTimer(c.e.cfg.CloseGrace)
 	select {
 	case <-c.readerDone:

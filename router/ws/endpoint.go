@@ -51,7 +51,7 @@ type Endpoint[T router.ID] struct {
 	inflight atomic.Int64
 	wg       sync.WaitGroup // one per connection
 
-	watchdogs    sync.Pool // *watchdog
+	watch        *inlineWatch
 	shutdownOnce sync.Once
 	brokerStop   context.CancelFunc
 	brokerDone   chan struct{}
@@ -84,7 +84,7 @@ func New[T router.ID](r *router.PackageRouter[T], cfg Config) *Endpoint[T] {
 		conns:    make(map[string]*conn[T]),
 		byUser:   make(map[string]map[string]*conn[T]),
 	}
-	e.watchdogs.New = newWatchdog
+	e.watch = newInlineWatch(handoffDelay)
 	if e.limitOn {
 		if err := cfg.MessageRate.Validate(); err != nil {
 			panic("ws: Config.MessageRate: " + err.Error())
@@ -239,6 +239,7 @@ func (e *Endpoint[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		close(c.authed)
 	}
 	c.handoffFn = c.readLoop
+	c.watchShard = e.watch.shard()
 	go c.read(p == nil)
 	go c.write()
 }

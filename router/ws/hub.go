@@ -167,6 +167,7 @@ func (e *Endpoint[T]) Shutdown(ctx context.Context) error {
 	}
 	e.wg.Wait()
 	e.shutdownOnce.Do(func() {
+		e.watch.stop()
 		if e.brokerStop != nil {
 			e.brokerStop()
 			<-e.brokerDone
