@@ -209,7 +209,7 @@ func rawUpgrade(b *testing.B, addr, token string, firstMessage bool) net.Conn {
 	return nc
 }
 
-func settle() (bytes uint64, goroutines int) {
+func settle() (heap, stack uint64, goroutines int) {
 	var ms runtime.MemStats
 	for range 5 {
 		time.Sleep(20 * time.Millisecond)
@@ -217,7 +217,7 @@ func settle() (bytes uint64, goroutines int) {
 	}
 	debug.FreeOSMemory()
 	runtime.ReadMemStats(&ms)
-	return ms.HeapInuse + ms.StackInuse, runtime.NumGoroutine()
+	return ms.HeapInuse, ms.StackInuse, runtime.NumGoroutine()
 }
 
 // BenchmarkIdleConnFootprint measures heap+stack bytes and goroutines per
@@ -240,7 +240,7 @@ func BenchmarkIdleConnFootprint(b *testing.B) {
 					_ = c.Close()
 				}
 			}()
-			mem0, g0 := settle()
+			heap0, stack0, g0 := settle()
 			n := 0
 			for b.Loop() {
 				conns = append(conns, rawUpgrade(b, addr, fmt.Sprintf("user.u%d..1h", n), fm))
@@ -249,8 +249,11 @@ func BenchmarkIdleConnFootprint(b *testing.B) {
 			for e.ActiveConnections() != n+1 {
 				time.Sleep(time.Millisecond)
 			}
-			mem1, g1 := settle()
-			b.ReportMetric(float64(int64(mem1)-int64(mem0))/float64(n), "bytes/conn")
+			heap1, stack1, g1 := settle()
+			heap, stack := float64(int64(heap1)-int64(heap0)), float64(int64(stack1)-int64(stack0))
+			b.ReportMetric((heap+stack)/float64(n), "bytes/conn")
+			b.ReportMetric(heap/float64(n), "heap-bytes/conn")
+			b.ReportMetric(stack/float64(n), "stack-bytes/conn")
 			b.ReportMetric(float64(g1-g0)/float64(n), "goroutines/conn")
 		})
 	}
