@@ -31,7 +31,8 @@ const (
 )
 
 // Config configures an Endpoint. Authenticator is required; every other
-// zero field means the documented default.
+// zero field means the documented default (so do negative durations and
+// sizes, except where a field says otherwise).
 type Config struct {
 	// Authenticator verifies bearer tokens (header, query string and
 	// first-message auth frames).
@@ -125,15 +126,17 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	def := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
+		if *d <= 0 {
 			*d = v
 		}
 	}
-	def(&c.AuthTimeout, DefaultAuthTimeout)
-	def(&c.ExpiryLeeway, DefaultExpiryLeeway)
-	if c.ExpiryLeeway < 0 {
+	switch {
+	case c.ExpiryLeeway == 0:
+		c.ExpiryLeeway = DefaultExpiryLeeway
+	case c.ExpiryLeeway < 0:
 		c.ExpiryLeeway = 0
 	}
+	def(&c.AuthTimeout, DefaultAuthTimeout)
 	def(&c.WriteTimeout, DefaultWriteTimeout)
 	def(&c.PingInterval, DefaultPingInterval)
 	def(&c.PongTimeout, DefaultPongTimeout)
