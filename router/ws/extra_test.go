@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/pkgroute/pkgroute/router/ws/wstest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 )
 
 func TestPlainGETRefused(t *testing.T) {
@@ -94,4 +96,27 @@ func TestConnLimitMetrics(t *testing.T) {
 	assert.Equal(t, 1.0, f.counter("rate_limit_hits_total", "limit_type", "connections"))
 	assert.False(t, errors.Is(err, context.DeadlineExceeded))
 	assert.True(t, strings.Contains(err.Error(), "429"))
+}
+
+func TestNoGoroutineSurvivesClosedConnections(t *testing.T) {
+	f := newFixture(t, ws.Config{Authenticator: fakeAuth})
+	baseline := goleak.IgnoreCurrent()
+	var clients []*wstest.Client
+	for i, opt := range [][]wstest.Option{nil, {wstest.FirstMessage()}, nil} {
+		c, err := wstest.Dial(ctxT(t), f.url, "user.u"+strconv.Itoa(i), opt...)
+		require.NoError(t, err)
+		clients = append(clients, c)
+		_, err = c.Call(ctxT(t), int64(pkgPing), nil)
+		require.NoError(t, err)
+		require.NoError(t, f.e.Broadcast(ctxT(t), pkgPush, i))
+	}
+	// A slow request hands the reading over; its connection vanishes.
+	require.NoError(t, clients[2].Send(ctxT(t), []byte(`{"pkg_id":11,"req_id":"5b0c2f0e-8f3e-4a58-9c1b-2f7f4f1e9d3a"}`)))
+	<-f.slow.started
+	require.NoError(t, clients[2].Conn().NetConn().Close())
+	for _, c := range clients[:2] {
+		require.NoError(t, c.Close())
+	}
+	eventually(t, func() bool { return f.e.ActiveConnections() == 0 }, "connections freed")
+	goleak.VerifyNone(t, baseline)
 }
