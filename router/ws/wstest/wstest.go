@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -118,6 +119,9 @@ type Client struct {
 	closeE  *websocket.CloseError
 	readErr error
 	done    chan struct{}
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Dial connects to url (ws:// or wss://). With a token, it authenticates
@@ -368,11 +372,17 @@ func (c *Client) closedErr() error {
 }
 
 // Close sends a normal close frame (1000), waits briefly for the server's
-// answer and releases the connection.
+// answer and releases the connection. It may be called more than once.
 func (c *Client) Close() error {
+	c.closeOnce.Do(func() { c.closeErr = c.close() })
+	return c.closeErr
+}
+
+func (c *Client) close() error {
 	select {
-	case <-c.done:
-		return c.ws.Close()
+	case <-c.done: // the server closed it already
+		_ = c.ws.Close()
+		return nil
 	default:
 	}
 	c.wmu.Lock()
@@ -387,7 +397,7 @@ func (c *Client) Close() error {
 	}
 	_ = c.ws.Close()
 	<-c.done
-	if errors.Is(err, websocket.ErrCloseSent) {
+	if errors.Is(err, websocket.ErrCloseSent) || errors.Is(err, net.ErrClosed) {
 		err = nil
 	}
 	return err
