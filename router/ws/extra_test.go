@@ -7,12 +7,15 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/pkgroute/pkgroute/auth"
 	"github.com/pkgroute/pkgroute/internal/errkind"
+	"github.com/pkgroute/pkgroute/ratelimit"
 	"github.com/pkgroute/pkgroute/router"
 	"github.com/pkgroute/pkgroute/router/ws"
 	"github.com/pkgroute/pkgroute/router/ws/wstest"
@@ -119,4 +122,43 @@ func TestNoGoroutineSurvivesClosedConnections(t *testing.T) {
 	}
 	eventually(t, func() bool { return f.e.ActiveConnections() == 0 }, "connections freed")
 	goleak.VerifyNone(t, baseline)
+}
+
+func TestLimitedMessagesNeverReachHandlers(t *testing.T) {
+	var calls atomic.Int32
+	down := false
+	var mu sync.Mutex
+	limiter := ratelimit.LimiterFunc(func(ctx context.Context, key string, rate ratelimit.Rate) (ratelimit.Result, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		assert.Equal(t, "ws:id-ada", key)
+		if down {
+			return ratelimit.Result{}, ratelimit.Unavailable(errors.New("redis down"), 2*time.Second)
+		}
+		return ratelimit.Result{Allowed: calls.Load() < 2, RetryAfter: 1500 * time.Millisecond}, nil
+	})
+	f := newFixture(t, ws.Config{Authenticator: fakeAuth, Limiter: limiter})
+	f.r.Register(60, router.HandlerFunc[pkg](func(context.Context, *router.Request[pkg]) router.Response {
+		calls.Add(1)
+		return router.Response{}
+	}), router.Authenticated())
+	c := f.dial("user.ada")
+	for i, want := range []router.StatusCode{router.StatusOK, router.StatusOK, router.StatusRateLimited, router.StatusRateLimited} {
+		m, err := c.Call(ctxT(t), 60, nil)
+		require.NoError(t, err)
+		require.Equal(t, want, m.StatusCode(), "message %d", i)
+		if want == router.StatusRateLimited {
+			assert.Equal(t, `{"code":"rate_limit_exceeded","msg":"Message rate limit exceeded","details":null,"retry_after_ms":1500}`, string(m.Data))
+		}
+	}
+	mu.Lock()
+	down = true
+	mu.Unlock()
+	m, err := c.Call(ctxT(t), 60, nil)
+	require.NoError(t, err)
+	assert.Equal(t, router.StatusError, m.StatusCode())
+	assert.Equal(t, "service_unavailable", m.Error().Code)
+	require.NotNil(t, m.Error().RetryAfterMS)
+	assert.Equal(t, int64(2000), *m.Error().RetryAfterMS)
+	assert.Equal(t, int32(2), calls.Load(), "refused messages never reach the handler")
 }
