@@ -66,3 +66,8 @@ func TestPublishFailureKeepsLocalDelivery(t *testing.T) {
 	assert.Equal(t, `1`, string(m.Data))
 	assert.Equal(t, 1.0, f.counter("ws_broadcast_errors_total"))
 }
+
+func TestMemoryBrokerConformance(t *testing.T) {
+	b := ws.NewMemoryBroker()
+	wstest.BrokerConformance(t, func(*testing.T) ws.Broker { return b })
+}

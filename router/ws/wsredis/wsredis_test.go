@@ -189,3 +189,15 @@ func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	return 0
 }
+
+func TestConformance(t *testing.T) {
+	url := testenv.RedisURL(t)
+	channel := testenv.RedisPrefix(t) + "conformance"
+	wstest.BrokerConformance(t, func(t *testing.T) ws.Broker {
+		opt, err := redis.ParseURL(url)
+		require.NoError(t, err)
+		client := redis.NewClient(opt)
+		t.Cleanup(func() { _ = client.Close() })
+		return wsredis.New(wsredis.Config{Client: client, Channel: channel})
+	})
+}
