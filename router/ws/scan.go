@@ -18,10 +18,11 @@ type head struct {
 }
 
 // scanHead reads the top-level members "pkg_id", "req_id" and "type" of a
-// JSON object. It is lenient: anything it cannot follow ends the scan with
-// what was found so far.
+// JSON object, stopping once it has pkg_id and req_id. It is lenient:
+// anything it cannot follow ends the scan with what was found so far.
 func scanHead(b []byte) head {
 	var h head
+	pkgFound := false
 	i := skipWS(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return h
@@ -52,7 +53,7 @@ func scanHead(b []byte) head {
 		switch string(key) {
 		case "pkg_id":
 			if n, err := strconv.ParseInt(string(val), 10, 64); err == nil {
-				h.pkgID = n
+				h.pkgID, pkgFound = n, true
 			}
 		case "req_id":
 			if len(val) == 38 && val[0] == '"' {
@@ -62,6 +63,11 @@ func scanHead(b []byte) head {
 			}
 		case "type":
 			h.isAuth = string(val) == `"auth"`
+		}
+		if pkgFound && h.hasReqID {
+			// A request: the rest (data) need not be read. An auth frame
+			// has neither member.
+			return h
 		}
 		i = skipWS(b, ve)
 		if i >= len(b) {

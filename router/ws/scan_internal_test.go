@@ -60,3 +60,13 @@ func FuzzScanHead(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkScanHead(b *testing.B) {
+	msg := []byte(`{"pkg_id":3,"req_id":"5b0c2f0e-8f3e-4a58-9c1b-2f7f4f1e9d3a","method":"","data":{"name":"Ada Lovelace","tags":[1,2,3],"nested":{"a":true}}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if h := scanHead(msg); !h.hasReqID {
+			b.Fatal("no req_id")
+		}
+	}
+}
