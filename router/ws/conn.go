@@ -363,12 +363,22 @@ func (c *conn[T]) authenticate() bool {
 		c.discard()
 		return false
 	}
+	_ = c.ws.SetReadDeadline(time.Time{})
+	// auth_ok is written here, ahead of any push: the writing flag makes
+	// pushes that arrive once the connection is registered queue behind it.
+	answer := authOK(p)
 	c.mu.Lock()
 	c.slot = true
+	if c.closing != nil || c.writing { // shutting down meanwhile
+		c.mu.Unlock()
+		c.discard()
+		return false
+	}
+	c.writing = true
+	c.queued += len(answer)
 	c.mu.Unlock()
-	_ = c.ws.SetReadDeadline(time.Time{})
 	c.accept(p)
-	c.enqueue(authOK(p))
+	c.sendHeld(answer)
 	close(c.authed)
 	return true
 }
@@ -490,6 +500,12 @@ func (c *conn[T]) send(msg []byte) {
 	c.writing = true
 	c.queued += len(msg)
 	c.mu.Unlock()
+	c.sendHeld(msg)
+}
+
+// sendHeld writes msg, whose bytes the caller counted in queued when it
+// set the writing flag, then clears the flag.
+func (c *conn[T]) sendHeld(msg []byte) {
 	err := c.writeMsg(msg)
 	c.mu.Lock()
 	c.writing = false
