@@ -530,7 +530,7 @@ func (c *conn[T]) writeMsg(msg []byte) error {
 	return nil
 }
 
-// reply queues a reply made by the endpoint itself.
+// reply sends a reply made by the endpoint itself.
 func (c *conn[T]) reply(h head, resp router.Response) {
 	pkg := T(h.pkgID)
 	if int64(pkg) != h.pkgID {
@@ -540,7 +540,7 @@ func (c *conn[T]) reply(h head, resp router.Response) {
 	if h.hasReqID {
 		id = h.reqID
 	}
-	c.enqueue(c.e.r.Encode(pkg, id, resp))
+	c.send(c.e.r.Encode(pkg, id, resp))
 }
 
 // reauth replaces the connection's token with the one of an auth frame.
@@ -555,7 +555,7 @@ func (c *conn[T]) reauth(data []byte) bool {
 	}
 	c.principal.Store(p)
 	c.armExpiry(p)
-	c.enqueue(authOK(p))
+	c.send(authOK(p))
 	return true
 }
 
