@@ -14,15 +14,18 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// benchRates are the rates of the benchmarks: one whose windows are kept
-// packed and one kept as lists. At the benchmarks' pace on loopback each of
-// the 1000 keys sees a few tens of requests per window, all admitted.
+// benchRates are the cases of the benchmarks. At the benchmarks' pace on
+// loopback (some tens of thousands of calls per second) every request is
+// admitted; the packed case spreads them over 1000 keys, so that each log
+// holds a few tens of entries and stays packed, and the list case over 50
+// keys, so that each log holds hundreds and is a list.
 var benchRates = []struct {
 	name string
+	keys int
 	rate ratelimit.Rate
 }{
-	{"packed", ratelimit.Rate{Limit: 60, Window: time.Second}},
-	{"list", ratelimit.Rate{Limit: 1000, Window: time.Second}},
+	{"packed", 1000, ratelimit.Rate{Limit: 60, Window: time.Second}},
+	{"list", 50, ratelimit.Rate{Limit: 10000, Window: time.Second}},
 }
 
 // BenchmarkRedis compares one sliding-window decision with a plain EVALSHA
@@ -69,12 +72,13 @@ func BenchmarkRedis(b *testing.B) {
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
-				if _, err := l.Allow(ctx, keys[i%len(keys)], br.rate); err != nil {
+				if _, err := l.Allow(ctx, keys[i%br.keys], br.rate); err != nil {
 					b.Fatal(err)
 				}
 				i++
 			}
 			reportRedisCPU(b, client)
+			checkForm(b, client, br.name+":"+keys[0], br.name)
 		})
 	}
 
@@ -113,7 +117,7 @@ func BenchmarkRedis(b *testing.B) {
 			var checks, trivials time.Duration
 			i := 0
 			for b.Loop() {
-				k := keys[i%len(keys)]
+				k := keys[i%br.keys]
 				if i%2 == 0 {
 					checks += check(k)
 					trivials += trivial(k)
@@ -129,7 +133,19 @@ func BenchmarkRedis(b *testing.B) {
 			cpu := commandCPU(b, client)
 			b.ReportMetric(cpu["evalsha"], "check-redis-µs/op")
 			b.ReportMetric(cpu["evalsha_ro"], "trivial-redis-µs/op")
+			checkForm(b, client, "paired-"+br.name+":"+keys[0], br.name)
 		})
+	}
+}
+
+// checkForm fails the benchmark unless key's log has the form it measures.
+func checkForm(b *testing.B, c *redis.Client, key, form string) {
+	typ, err := c.Type(context.Background(), key).Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if want := map[string]string{"packed": "string", "list": "list"}[form]; typ != want {
+		b.Fatalf("log %s is a %s, want a %s", key, typ, want)
 	}
 }
 

@@ -1,5 +1,5 @@
 package redislimit
 
-// SetPackedQuota sets the largest quota whose log is a packed string, so
-// that tests reach the list form with small quotas.
-func (l *Limiter) SetPackedQuota(n int) { l.packedQuota = n }
+// SetPackedMax sets the most entries a packed log holds, so that tests reach
+// the list form with short logs (0: every log is a list).
+func (l *Limiter) SetPackedMax(n int) { l.packedMax = n }

@@ -16,7 +16,7 @@ import (
 // slidingWindow decides one request. KEYS[1] holds the key's admission
 // log: the times of its latest admissions in µs by the Redis clock, oldest
 // first. ARGV: window (µs), quota, time to live (ms, at least the window),
-// the form of a new log: "packed" or "list".
+// the most entries a packed log holds.
 //
 // A request is admitted when fewer than quota entries are younger than the
 // window (the entries at or before now-window have left it). On admission
@@ -25,16 +25,14 @@ import (
 // entry leaves the window. The log thus never holds more entries than the
 // largest quota used for the key in one window. A refusal writes nothing.
 //
-// Two forms of the log keep a decision cheap. For small quotas the log is a
-// string of 8-byte entries (little-endian doubles, exact for these
-// integers): a decision is TIME, one GET and, when it admits, one PSETEX of
-// the rewritten log; the rewrite costs in proportion to the log, which the
-// small quota keeps short. For larger quotas the log is a list of decimal
-// entries, whose ends are O(1) to read, drop and append whatever the quota:
-// TIME, LINDEX of both ends, LLEN and, when it admits, LTRIM of the entries
-// that left, RPUSH and PEXPIRE. A key found in the other form (its quota
-// changed across the bound) is decided in that form; both are exact for any
-// quota.
+// Two forms of the log keep a decision cheap. A short log is a string of
+// 8-byte entries (little-endian doubles, exact for these integers): a
+// decision is TIME, one GET and, when it admits, one PSETEX of the rewritten
+// log, whose cost grows with the log. A log that outgrows the packed size
+// becomes a list of decimal entries, whose ends are O(1) to read, drop and
+// append however long it is: TIME, the GET that finds a list, LINDEX of
+// both ends, LLEN and, when it admits, LTRIM of the entries that left, RPUSH
+// and PEXPIRE. A list stays a list until the key expires.
 //
 // Time never runs backwards in the log: when the Redis clock is behind the
 // newest entry (after a failover to a server whose clock is behind, or a
@@ -51,56 +49,45 @@ local ttl = ARGV[3]
 local t = redis.call('TIME')
 local now = t[1] * 1000000 + t[2]
 
--- Read the log in the form asked for, or else in the form the key has:
--- log is the packed string (false: no key), or oldest the head of the list.
-local log, oldest
-if ARGV[4] == 'packed' then
-  log = redis.pcall('GET', key)
-  if type(log) == 'table' then
-    log = nil
-    oldest = redis.call('LINDEX', key, 0)
+local log = redis.pcall('GET', key)
+if type(log) ~= 'table' then
+  -- A packed log, or none.
+  local n, k = 0, 0
+  if log then
+    n = #log / 8
+    local newest = struct.unpack('<d', log, #log - 7)
+    if now < newest then now = newest end
+    local cut = now - window
+    -- k: the entries that left the window, found by bisection.
+    if struct.unpack('<d', log, 1) <= cut then
+      local lo, hi = 1, n
+      while lo < hi do
+        local mid = math.floor((lo + hi) / 2)
+        if struct.unpack('<d', log, 8 * mid + 1) > cut then hi = mid else lo = mid + 1 end
+      end
+      k = lo
+    end
+    if n - k >= quota then
+      return {struct.unpack('<d', log, 8 * (n - quota) + 1) + window - now, newest + window - now}
+    end
   end
-else
-  oldest = redis.pcall('LINDEX', key, 0)
-  if type(oldest) == 'table' then
-    oldest = nil
-    log = redis.call('GET', key)
-  end
-end
-
-if log == false or oldest == false then
-  if log == false then
-    redis.call('PSETEX', key, ttl, struct.pack('<d', now))
+  if n - k < tonumber(ARGV[4]) then
+    if k > 0 then log = string.sub(log, 8 * k + 1) end
+    redis.call('PSETEX', key, ttl, (log or '') .. struct.pack('<d', now))
   else
-    redis.call('RPUSH', key, now)
+    -- The log outgrows the packed form and becomes a list.
+    local entries = {}
+    for i = k, n - 1 do entries[#entries + 1] = struct.unpack('<d', log, 8 * i + 1) end
+    entries[#entries + 1] = now
+    redis.call('DEL', key)
+    redis.call('RPUSH', key, unpack(entries))
     redis.call('PEXPIRE', key, ttl)
   end
-  return quota - 1
+  return quota - (n - k) - 1
 end
 
-if log then
-  local n = #log / 8
-  local newest = struct.unpack('<d', log, #log - 7)
-  if now < newest then now = newest end
-  local cut = now - window
-  -- k: the entries that left the window, found by bisection.
-  local k = 0
-  if struct.unpack('<d', log, 1) <= cut then
-    local lo, hi = 1, n
-    while lo < hi do
-      local mid = math.floor((lo + hi) / 2)
-      if struct.unpack('<d', log, 8 * mid + 1) > cut then hi = mid else lo = mid + 1 end
-    end
-    k = lo
-  end
-  if n - k < quota then
-    if k > 0 then log = string.sub(log, 8 * k + 1) end
-    redis.call('PSETEX', key, ttl, log .. struct.pack('<d', now))
-    return quota - (n - k) - 1
-  end
-  return {struct.unpack('<d', log, 8 * (n - quota) + 1) + window - now, newest + window - now}
-end
-
+-- A list.
+local oldest = redis.call('LINDEX', key, 0)
 local newest = tonumber(redis.call('LINDEX', key, -1))
 if now < newest then now = newest end
 local cut = now - window
@@ -129,10 +116,10 @@ if n > quota then first = redis.call('LINDEX', key, n - quota) end
 return {tonumber(first) + window - now, newest + window - now}
 `)
 
-// defaultPackedQuota is the largest quota whose new logs are packed strings
-// (see slidingWindow); larger quotas get lists. Up to about this size the
-// packed log is the cheaper of the two.
-const defaultPackedQuota = 64
+// defaultPackedMax is the most entries a packed log holds (see
+// slidingWindow); longer logs are lists. Up to about this length the packed
+// log is the cheaper of the two.
+const defaultPackedMax = 64
 
 // Config configures [New]. The zero value means the documented defaults.
 type Config struct {
@@ -173,8 +160,8 @@ type Limiter struct {
 	backend *backend
 	count   ratelimit.DecisionCounters
 	cache   *denyCache
-	// packedQuota is the largest quota whose new logs are packed.
-	packedQuota int
+	// packedMax is the most entries a packed log holds.
+	packedMax int
 }
 
 // New returns a Limiter that keeps its windows in Redis through client (a
@@ -194,7 +181,7 @@ func New(client redis.Scripter, cfg Config) *Limiter {
 		backend: newBackend(cfg.FailMode, cfg.Timeout, cfg.RetryAfter, cfg.Logger, cfg.Registerer, metrics),
 		count:   metrics.Decisions("redis"),
 
-		packedQuota: defaultPackedQuota,
+		packedMax: defaultPackedMax,
 	}
 	if cfg.LocalCache {
 		l.cache = &denyCache{max: cfg.LocalCacheSize, m: make(map[string]denial)}
@@ -222,7 +209,7 @@ func (l *Limiter) Allow(ctx context.Context, key string, rate ratelimit.Rate) (r
 	cctx, cancel := context.WithTimeout(ctx, l.backend.timeout)
 	start := l.backend.now()
 	reply, err := slidingWindow.Run(cctx, l.client, []string{l.cfg.Prefix + key},
-		windowUS, quota, (windowUS+999)/1000, l.logForm(quota)).Result()
+		windowUS, quota, (windowUS+999)/1000, l.packedMax).Result()
 	cancel()
 	var res ratelimit.Result
 	if err == nil {
@@ -245,15 +232,6 @@ func (l *Limiter) Allow(ctx context.Context, key string, rate ratelimit.Rate) (r
 	}
 	l.count.Count(res.Allowed, nil)
 	return res, nil
-}
-
-// logForm returns the form of a new log for quota, an argument of
-// slidingWindow.
-func (l *Limiter) logForm(quota int) string {
-	if quota <= l.packedQuota {
-		return "packed"
-	}
-	return "list"
 }
 
 // windowResult turns the reply of slidingWindow into a Result.

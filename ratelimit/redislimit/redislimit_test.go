@@ -45,19 +45,19 @@ func sharedClient(t *testing.T) (*redis.Client, string) {
 }
 
 // logForms are the two forms of a key's admission log: the packed string
-// of small quotas (the default bound) and the list of larger ones (every
-// quota is above a bound of 0).
+// of short logs (the default bound; the tests' logs are shorter) and the
+// list of longer ones (every log with a bound of 0).
 var logForms = []struct {
-	name        string
-	packedQuota int
+	name      string
+	packedMax int
 }{
 	{"packed", 64},
 	{"list", 0},
 }
 
-func newLimiter(client redis.Scripter, cfg redislimit.Config, packedQuota int) *redislimit.Limiter {
+func newLimiter(client redis.Scripter, cfg redislimit.Config, packedMax int) *redislimit.Limiter {
 	l := redislimit.New(client, cfg)
-	l.SetPackedQuota(packedQuota)
+	l.SetPackedMax(packedMax)
 	return l
 }
 
@@ -74,7 +74,7 @@ func TestLimiterConformance(t *testing.T) {
 					other, err := redislimit.NewClient(testenv.RedisURL(t), 2*time.Second)
 					require.NoError(t, err)
 					t.Cleanup(func() { _ = other.Close() })
-					return newLimiter(client, cfg, form.packedQuota), newLimiter(other, cfg, form.packedQuota)
+					return newLimiter(client, cfg, form.packedMax), newLimiter(other, cfg, form.packedMax)
 				},
 				Gone: func(t *testing.T, _ ratelimit.Limiter, key string) bool {
 					n, err := client.Exists(context.Background(), cfg.Prefix+key).Result()
@@ -162,7 +162,7 @@ func TestLimiterMemoryIsBoundedByQuota(t *testing.T) {
 		t.Run(form.name, func(t *testing.T) {
 			t.Parallel()
 			client, prefix := sharedClient(t)
-			l := newLimiter(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second}, form.packedQuota)
+			l := newLimiter(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second}, form.packedMax)
 			rate := ratelimit.Rate{Limit: 5, Burst: 2, Window: time.Minute}
 			for range 50 {
 				_, err := l.Allow(context.Background(), "k", rate)
@@ -186,7 +186,7 @@ func TestLimiterDropsExpiredEntries(t *testing.T) {
 		t.Run(form.name, func(t *testing.T) {
 			t.Parallel()
 			client, prefix := sharedClient(t)
-			l := newLimiter(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second}, form.packedQuota)
+			l := newLimiter(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second}, form.packedMax)
 			rate := ratelimit.Rate{Limit: 5, Window: 300 * time.Millisecond}
 			ctx := context.Background()
 			for range 2 {
@@ -227,7 +227,7 @@ func TestLimiterCountsExactlyWithManyExpired(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/%d+%d", form.name, expired, inside), func(t *testing.T) {
 				t.Parallel()
 				client, prefix := sharedClient(t)
-				l := newLimiter(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second}, form.packedQuota)
+				l := newLimiter(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second}, form.packedMax)
 				now, err := client.Time(context.Background()).Result()
 				require.NoError(t, err)
 				var log []int64
@@ -269,7 +269,7 @@ func TestLimiterQuotaChangeForAKey(t *testing.T) {
 		t.Run(form.name, func(t *testing.T) {
 			t.Parallel()
 			client, prefix := sharedClient(t)
-			l := newLimiter(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second}, form.packedQuota)
+			l := newLimiter(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second}, form.packedMax)
 			const w = 2 * time.Second
 			ctx := context.Background()
 			allow := func(limit int) ratelimit.Result {
@@ -303,36 +303,42 @@ func TestLimiterQuotaChangeForAKey(t *testing.T) {
 	}
 }
 
-func TestLimiterKeyInTheOtherForm(t *testing.T) {
-	// A key's quota changes across the packed bound: the log keeps its form
-	// and the count carries over.
+func TestLimiterLogBecomesAList(t *testing.T) {
 	t.Parallel()
 	client, prefix := sharedClient(t)
 	l := newLimiter(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second}, 10)
 	ctx := context.Background()
-	small := ratelimit.Rate{Limit: 10, Window: time.Minute}
-	large := ratelimit.Rate{Limit: 12, Window: time.Minute}
-	for _, tt := range []struct {
-		key         string
-		first, then ratelimit.Rate
-		form        string
-	}{
-		{"packed-then-large", small, large, "packed"},
-		{"list-then-small", large, small, "list"},
-	} {
-		for range 9 {
-			res, err := l.Allow(ctx, tt.key, tt.first)
-			require.NoError(t, err)
-			require.True(t, res.Allowed)
+	rate := ratelimit.Rate{Limit: 15, Window: time.Minute}
+	for i := range 15 {
+		res, err := l.Allow(ctx, "k", rate)
+		require.NoError(t, err)
+		require.True(t, res.Allowed, "request %d", i+1)
+		assert.Equal(t, 15-i-1, res.Remaining)
+		log, form := readLog(t, client, prefix+"k")
+		require.Len(t, log, i+1)
+		assert.True(t, slices.IsSorted(log))
+		if i < 10 {
+			assert.Equal(t, "packed", form, "request %d", i+1)
+		} else {
+			assert.Equal(t, "list", form, "request %d", i+1)
 		}
-		res, err := l.Allow(ctx, tt.key, tt.then)
-		require.NoError(t, err, tt.key)
-		require.True(t, res.Allowed, tt.key)
-		assert.Equal(t, tt.then.Limit-10, res.Remaining, tt.key)
-		log, form := readLog(t, client, prefix+tt.key)
-		assert.Equal(t, tt.form, form, tt.key)
-		assert.Len(t, log, 10, tt.key)
+		ttl, err := client.PTTL(ctx, prefix+"k").Result()
+		require.NoError(t, err)
+		assert.Greater(t, ttl, 59*time.Second)
 	}
+	res, err := l.Allow(ctx, "k", rate)
+	require.NoError(t, err)
+	assert.False(t, res.Allowed)
+
+	// A limiter with the default bound decides on the list as well.
+	other := redislimit.New(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second})
+	res, err = other.Allow(ctx, "k", rate)
+	require.NoError(t, err)
+	assert.False(t, res.Allowed)
+	res, err = other.Allow(ctx, "k", ratelimit.Rate{Limit: 16, Window: time.Minute})
+	require.NoError(t, err)
+	assert.True(t, res.Allowed)
+	assert.Equal(t, 0, res.Remaining)
 }
 
 func TestLimiterClockBehindTheLog(t *testing.T) {
@@ -341,7 +347,7 @@ func TestLimiterClockBehindTheLog(t *testing.T) {
 		t.Run(form.name, func(t *testing.T) {
 			t.Parallel()
 			client, prefix := sharedClient(t)
-			l := newLimiter(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second}, form.packedQuota)
+			l := newLimiter(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second}, form.packedMax)
 			ctx := context.Background()
 			// The log's newest entry is 5 s ahead of the Redis clock, as
 			// after a failover to a server whose clock is 5 s behind.
