@@ -5,12 +5,11 @@
 // decision: one round trip, atomic, Redis TIME as the clock (the app
 // servers' clocks may differ). Each key holds its admission log, one entry
 // per admitted request (so requests never collide), at most Limit+Burst
-// entries, and expires when its newest entry leaves the window. A log of
-// up to 64 entries is a packed string of 8-byte entries (TIME, GET and,
-// when admitted, PSETEX per decision); a longer one becomes a list, whose
-// cost per decision does not grow with its length. A refusal writes
-// nothing. If the
-// Redis clock steps back behind the newest entry (a failover to a server
+// entries, and expires when its newest entry leaves the window. A log of up
+// to 64 entries is a packed string of 8-byte entries (TIME, GET and, when
+// admitted, PSETEX per decision); a longer one becomes a list, whose cost
+// per decision does not grow with its length. A refusal writes nothing. If
+// the Redis clock steps back behind the newest entry (a failover to a server
 // whose clock is behind), time is taken as that entry's until the clock
 // catches up: decisions are then stricter, never looser. The script runs
 // with EVALSHA; after NOSCRIPT (a restarted or flushed server) it is sent
