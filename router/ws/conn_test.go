@@ -301,7 +301,7 @@ func TestShutdownDeadline(t *testing.T) {
 }
 
 func TestKeepalive(t *testing.T) {
-	f := newFixture(t, ws.Config{Authenticator: fakeAuth, PingInterval: 50 * time.Millisecond, PongTimeout: 100 * time.Millisecond})
+	f := newFixture(t, ws.Config{Authenticator: fakeAuth, PingInterval: 50 * time.Millisecond, PongTimeout: 300 * time.Millisecond})
 	alive := f.dial("user.ada") // gorilla answers pings while reading
 	dead := f.rawDial(authHeader("user.bob"))
 	dead.SetPingHandler(func(string) error { return nil }) // never pongs
@@ -313,7 +313,7 @@ func TestKeepalive(t *testing.T) {
 		}
 	}()
 	eventually(t, func() bool { return f.counter("ws_closes_total", "code", "1006") == 1 }, "dead peer dropped")
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(400 * time.Millisecond) // several ping rounds for the live one
 	m, err := alive.Call(ctxT(t), int64(pkgPing), nil)
 	require.NoError(t, err)
 	assert.Equal(t, router.StatusOK, m.StatusCode())
