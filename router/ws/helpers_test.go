@@ -144,12 +144,10 @@ func (s *slowHandler) stats() (running, peak, cancelled int) {
 }
 
 // newFixture starts an endpoint at /web on a loopback server. cfg's
-// zero Authenticator means the authtest issuer's tokens.
+// zero Authenticator means the tokens of a new authtest issuer (f.iss).
 func newFixture(t *testing.T, cfg ws.Config) *fixture {
 	t.Helper()
-	iss, err := authtest.New(authtest.Config{})
-	require.NoError(t, err)
-	f := &fixture{t: t, iss: iss, reg: prometheus.NewRegistry(),
+	f := &fixture{t: t, reg: prometheus.NewRegistry(),
 		slow: &slowHandler{started: make(chan struct{}, 64), release: make(chan struct{})}}
 	f.r = router.New[pkg](router.Config{})
 	f.r.Register(pkgPing, router.HandlerFunc[pkg](func(ctx context.Context, req *router.Request[pkg]) router.Response {
@@ -159,14 +157,17 @@ func newFixture(t *testing.T, cfg ws.Config) *fixture {
 	f.r.Register(pkgAdmin, router.HandlerFunc[pkg](func(ctx context.Context, req *router.Request[pkg]) router.Response {
 		return router.Response{Data: map[string]string{"conn": ws.ConnID(ctx), "transport": router.TransportFrom(ctx)}}
 	}), router.Roles("admin"))
-	if cfg.Authenticator == nil {
+	if cfg.Authenticator == nil { // keys are slow to make: only when needed
+		iss, err := authtest.New(authtest.Config{})
+		require.NoError(t, err)
+		f.iss = iss
 		cfg.Authenticator = jwtAuthenticator(iss)
 	}
 	if cfg.Registerer == nil {
 		cfg.Registerer = f.reg
 	}
 	if cfg.AuthTimeout == 0 {
-		cfg.AuthTimeout = 300 * time.Millisecond
+		cfg.AuthTimeout = 2 * time.Second
 	}
 	if cfg.CloseGrace == 0 {
 		cfg.CloseGrace = 300 * time.Millisecond

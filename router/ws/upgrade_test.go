@@ -43,8 +43,8 @@ func TestOrigin(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t, ws.Config{AllowedOrigins: tt.allowed})
-			h := http.Header{"Authorization": {"Bearer " + f.iss.Token("ada")}}
+			f := newFixture(t, ws.Config{Authenticator: fakeAuth, AllowedOrigins: tt.allowed})
+			h := http.Header{"Authorization": {"Bearer user.ada"}}
 			if tt.sameHost {
 				h.Set("Origin", f.srv.URL)
 			}
@@ -219,11 +219,12 @@ func TestFirstMessageAuth(t *testing.T) {
 		})
 	}
 	t.Run("timeout", func(t *testing.T) {
-		raw := f.rawDial(nil)
+		g := newFixture(t, ws.Config{AuthTimeout: 300 * time.Millisecond})
+		raw := g.rawDial(nil)
 		start := time.Now()
 		expectClose(t, raw, ws.CloseAuthTimeout, "auth timeout")
 		assert.GreaterOrEqual(t, time.Since(start), 250*time.Millisecond)
-		assert.Equal(t, 1.0, f.counter("ws_connections_total", "status", "rejected_auth_timeout"))
+		assert.Equal(t, 1.0, g.counter("ws_connections_total", "status", "rejected_auth_timeout"))
 	})
 	t.Run("binary", func(t *testing.T) {
 		raw := f.rawDial(nil)
