@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -140,35 +141,6 @@ type row struct {
 	Hash           string    `bun:"hash,nullzero"`
 }
 
-func toRow(e *Entry, r *row) {
-	*r = row{
-		ID:             e.ID.String(),
-		Timestamp:      e.Timestamp,
-		UserID:         e.UserID,
-		Username:       e.Username,
-		ActionType:     e.ActionType,
-		Resource:       e.Resource,
-		Outcome:        string(e.Outcome),
-		IPAddress:      e.IPAddress,
-		UserAgent:      e.UserAgent,
-		RequestID:      e.RequestID,
-		RequestData:    string(e.RequestData),
-		ResponseStatus: e.ResponseStatus,
-		ErrorMessage:   e.ErrorMessage,
-		DurationMS:     e.DurationMS,
-		PrevHash:       e.PrevHash,
-		Hash:           e.Hash,
-	}
-	if e.UserRoles != nil {
-		b, _ := json.Marshal(e.UserRoles)
-		r.UserRoles = string(b)
-	}
-	if e.Hash != "" {
-		seq := e.Seq
-		r.ChainSeq = &seq
-	}
-}
-
 func (r *row) entry() (Entry, error) {
 	id, err := uuid.Parse(r.ID)
 	if err != nil {
@@ -207,21 +179,97 @@ func (r *row) entry() (Entry, error) {
 
 func (s *BunSink) tableExpr() bun.Ident { return bun.Ident(s.table) }
 
-// Write inserts entries in one statement; ids already stored are skipped.
+// insertColumns are the columns written by Write, in order.
+const insertColumns = `id, "timestamp", user_id, username, user_roles, action_type, resource, outcome, ip_address, ` +
+	`user_agent, request_id, request_data, response_status, error_message, duration_ms, chain_seq, prev_hash, hash`
+
+// Write inserts entries in one multi-row statement; ids already stored are
+// skipped.
 func (s *BunSink) Write(ctx context.Context, entries []Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	rows := make([]row, len(entries))
-	for i := range entries {
-		toRow(&entries[i], &rows[i])
-	}
-	_, err := s.db.NewInsert().Model(&rows).ModelTableExpr("?", s.tableExpr()).
-		On("CONFLICT (id) DO NOTHING").Returning("NULL").Exec(ctx)
-	if err != nil {
+	q := s.appendInsert(make([]byte, 0, 160+400*len(entries)), entries)
+	if _, err := s.db.ExecContext(ctx, "?", bun.Safe(q)); err != nil {
 		return fmt.Errorf("audit: insert %d entries: %w", len(entries), err)
 	}
 	return nil
+}
+
+// appendInsert appends the INSERT statement of entries, with the values
+// quoted by the database's dialect. Empty strings are stored as NULL.
+func (s *BunSink) appendInsert(b []byte, entries []Entry) []byte {
+	d := s.db.Dialect()
+	text := func(v string) {
+		if v == "" {
+			b = append(b, "NULL"...)
+			return
+		}
+		b = d.AppendString(b, v)
+	}
+	b = append(b, `INSERT INTO "`...)
+	b = append(b, s.table...)
+	b = append(b, `" (`...)
+	b = append(b, insertColumns...)
+	b = append(b, ") VALUES "...)
+	var roles []byte
+	for i := range entries {
+		e := &entries[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, "('"...)
+		b = append(b, e.ID.String()...)
+		b = append(b, "',"...)
+		b = d.AppendTime(b, e.Timestamp)
+		b = append(b, ',')
+		text(e.UserID)
+		b = append(b, ',')
+		text(e.Username)
+		b = append(b, ',')
+		if e.UserRoles == nil {
+			b = append(b, "NULL"...)
+		} else {
+			roles, _ = json.Marshal(e.UserRoles)
+			b = d.AppendString(b, string(roles))
+		}
+		b = append(b, ',')
+		text(e.ActionType)
+		b = append(b, ',')
+		text(e.Resource)
+		b = append(b, ',')
+		text(string(e.Outcome))
+		b = append(b, ',')
+		text(e.IPAddress)
+		b = append(b, ',')
+		text(e.UserAgent)
+		b = append(b, ',')
+		text(e.RequestID)
+		b = append(b, ',')
+		text(string(e.RequestData))
+		b = append(b, ',')
+		if e.ResponseStatus == nil {
+			b = append(b, "NULL"...)
+		} else {
+			b = strconv.AppendInt(b, int64(*e.ResponseStatus), 10)
+		}
+		b = append(b, ',')
+		text(e.ErrorMessage)
+		b = append(b, ',')
+		b = strconv.AppendFloat(b, e.DurationMS, 'f', -1, 64)
+		b = append(b, ',')
+		if e.Hash == "" {
+			b = append(b, "NULL,NULL,NULL"...)
+		} else {
+			b = strconv.AppendInt(b, e.Seq, 10)
+			b = append(b, ',')
+			text(e.PrevHash)
+			b = append(b, ',')
+			text(e.Hash)
+		}
+		b = append(b, ')')
+	}
+	return append(b, " ON CONFLICT (id) DO NOTHING"...)
 }
 
 // ChainHead returns the sequence number and hash of the last chained row.

@@ -84,7 +84,8 @@ func TestBunSinkWriteGet(t *testing.T) {
 	forEachDB(t, func(t *testing.T, db *bun.DB, sink *audit.BunSink) {
 		ctx := context.Background()
 		a := fullEntry(t, 1)
-		b := audit.Entry{ID: uuid.New(), Timestamp: time.Now().UTC().Truncate(time.Microsecond), ActionType: "HTTP:GET", Outcome: audit.Error}
+		b := audit.Entry{ID: uuid.New(), Timestamp: time.Now().UTC().Truncate(time.Microsecond), ActionType: "HTTP:GET", Outcome: audit.Error,
+			Resource: `a?b'c\\d"e ?TableName $1 -- x`, UserAgent: "é ü 日本 😀", UserRoles: []string{}, DurationMS: -0.001}
 		require.NoError(t, sink.Write(ctx, []audit.Entry{a, b}))
 		require.NoError(t, sink.Write(ctx, []audit.Entry{a, b}), "a retried batch is not an error")
 		n, err := db.NewSelect().Table("user_actions").Count(ctx)
@@ -98,7 +99,7 @@ func TestBunSinkWriteGet(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, b, got)
 		assert.Nil(t, got.ResponseStatus)
-		assert.Nil(t, got.UserRoles)
+		assert.Equal(t, []string{}, got.UserRoles)
 		assert.Nil(t, got.RequestData)
 
 		for _, id := range []string{uuid.NewString(), "not-a-uuid", ""} {

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"encoding/json"
+	"math"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -118,6 +119,9 @@ func (e *Entry) normalize(r *Redactor, now time.Time) {
 	e.UserAgent = r.Text(clean(e.UserAgent))
 	e.RequestID = r.Text(clean(e.RequestID))
 	e.ErrorMessage = r.Text(clean(e.ErrorMessage))
+	if math.IsNaN(e.DurationMS) || math.IsInf(e.DurationMS, 0) {
+		e.DurationMS = 0
+	}
 	e.RequestData = r.JSON(e.RequestData)
 	if len(e.RequestData) > maxRequestData {
 		e.RequestData = json.RawMessage(`{"_truncated":true}`)
