@@ -461,9 +461,19 @@ func (c *conn[T]) handle(data []byte) (h head, serve, ok bool) {
 	}
 	select {
 	case c.sem <- struct{}{}:
-	case <-c.ctx.Done():
-		e.inflight.Add(-1)
-		return h, false, false
+	default:
+		// Every slot is taken: stop reading until one frees.
+		select {
+		case c.sem <- struct{}{}:
+		case <-c.ctx.Done():
+			e.inflight.Add(-1)
+			return h, false, false
+		}
+		if c.awaitingPong.Load() {
+			// A pong may have arrived unread meanwhile: give it time to
+			// be read before the peer counts as dead.
+			_ = c.ws.SetReadDeadline(time.Now().Add(e.cfg.PongTimeout))
+		}
 	}
 	c.handlers.Add(1)
 	return h, true, true
