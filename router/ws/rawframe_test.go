@@ -148,6 +148,7 @@ func TestRawFrames(t *testing.T) {
 		{"binary", [][]byte{frame(finBin, []byte{1, 2}, true)}, 1003},
 		{"empty close echoed", [][]byte{frame(finClose, nil, true)}, 1005},
 		{"close 3000 echoed", [][]byte{frame(finClose, closePayload(3000, "ok"), true)}, 3000},
+		{"fragments over the size limit together", [][]byte{frame(text, []byte(`"`+strings.Repeat("a", 40<<10)), true), frame(finCont, []byte(strings.Repeat("a", 40<<10)+`"`), true)}, 1009},
 		{"huge declared length", [][]byte{append([]byte{finText, 0x80 | 127}, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4)}, 1009},
 	}
 	for _, tt := range tests {
@@ -181,6 +182,16 @@ func TestRawFrames(t *testing.T) {
 		_, err := nc.Write(frame(finClose, closePayload(1000, ""), true))
 		require.NoError(t, err)
 		assert.Equal(t, 1000, readClose(t, nc, br))
+	})
+	t.Run("ping answered with pong", func(t *testing.T) {
+		nc, br := rawConn(t, f, "user.ada")
+		_, err := nc.Write(frame(finPing, []byte("hi"), true))
+		require.NoError(t, err)
+		_ = nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		var h [4]byte
+		_, err = io.ReadFull(br, h[:])
+		require.NoError(t, err)
+		assert.Equal(t, []byte{0x8a, 2, 'h', 'i'}, h[:])
 	})
 	eventually(t, func() bool { return f.e.ActiveConnections() == 0 }, "every connection freed")
 }
