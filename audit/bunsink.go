@@ -287,18 +287,20 @@ func (s *BunSink) ChainHead(ctx context.Context) (int64, string, error) {
 	return *r.ChainSeq, r.Hash, nil
 }
 
-// Filter selects entries for Query. Empty fields do not filter. Start and
+// Filter selects entries for Query; it decodes from the JSON of a listing
+// request. Empty fields do not filter. Start and
 // End bound the timestamp, both inclusive. Page (default 1) and PerPage
 // (default 20, at most 1000) select the page.
 type Filter struct {
-	UserID     string
-	Username   string
-	ActionType string
-	Resource   string
-	Outcome    Outcome
-	Start, End time.Time
-	Page       int
-	PerPage    int
+	UserID     string    `json:"user_id,omitempty"`
+	Username   string    `json:"username,omitempty"`
+	ActionType string    `json:"action_type,omitempty"`
+	Resource   string    `json:"resource,omitempty"`
+	Outcome    Outcome   `json:"outcome,omitempty"`
+	Start      time.Time `json:"start_date,omitzero"`
+	End        time.Time `json:"end_date,omitzero"`
+	Page       int       `json:"page,omitempty"`
+	PerPage    int       `json:"per_page,omitempty"`
 }
 
 // Meta describes a page of entries, as the "meta" of a paginated reply in

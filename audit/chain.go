@@ -96,6 +96,7 @@ type Break struct {
 	Reason string
 }
 
+// Error describes the break.
 func (b *Break) Error() string {
 	return fmt.Sprintf("audit: hash chain broken at seq %d (entry %s): %s", b.Seq, b.ID, b.Reason)
 }

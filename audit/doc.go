@@ -1,7 +1,7 @@
 // Package audit records who did what, when and with which outcome.
 //
 // An Entry describes one action. A Logger takes entries from producers
-// (Log never waits on the database), holds them in a bounded buffer and
+// (Log never calls the database), holds them in a bounded buffer and
 // writes them to a Sink in batches from the goroutine of Run. Failed batch
 // writes are retried with backoff while their entries stay in the buffer;
 // entries are dropped only when the buffer is full (or when Close runs out of

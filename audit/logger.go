@@ -134,18 +134,19 @@ type Logger struct {
 	redactor *Redactor
 	m        *metrics
 
-	mu       sync.Mutex
-	queue    []Entry
-	inflight int
-	firstAt  time.Time // when the oldest queued entry's batch opened
-	waiters  int
-	space    chan struct{} // closed when room frees, for waiters
-	wake     chan struct{} // wakes the writer (capacity 1)
-	closing  chan struct{} // closed by Close
-	closed   bool
-	running  bool          // a writer (Run or Close) owns the write loop
-	runDone  chan struct{} // closed when Run returns
-	abandon  context.CancelFunc
+	mu        sync.Mutex
+	queue     []Entry
+	inflight  int
+	firstAt   time.Time // when the oldest queued entry's batch opened
+	waiters   int
+	space     chan struct{} // closed when room frees, for waiters
+	wake      chan struct{} // wakes the writer (capacity 1)
+	closing   chan struct{} // closed by Close
+	closeDone chan struct{} // closed when the first Close returns
+	closed    bool
+	running   bool          // a writer (Run or Close) owns the write loop
+	runDone   chan struct{} // closed when Run returns
+	abandon   context.CancelFunc
 
 	produced, written, writeErrors uint64
 	dropped                        [len(dropReasons)]uint64
@@ -193,13 +194,14 @@ func New(cfg Config) *Logger {
 		cfg.PruneInterval = time.Hour
 	}
 	l := &Logger{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		redactor: cfg.Redactor,
-		m:        newMetrics(cfg.Registerer),
-		space:    make(chan struct{}),
-		wake:     make(chan struct{}, 1),
-		closing:  make(chan struct{}),
+		cfg:       cfg,
+		log:       cfg.Logger,
+		redactor:  cfg.Redactor,
+		m:         newMetrics(cfg.Registerer),
+		space:     make(chan struct{}),
+		wake:      make(chan struct{}, 1),
+		closing:   make(chan struct{}),
+		closeDone: make(chan struct{}),
 	}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
@@ -212,9 +214,9 @@ func New(cfg Config) *Logger {
 }
 
 // Log redacts e, fills its defaults (ID, Timestamp, Outcome) and queues it.
-// It never waits on the sink; when the buffer is full it follows the
-// Policy. It returns an error wrapping ErrDropped when the entry was
-// dropped.
+// It never calls the sink; when the buffer is full it follows the Policy
+// (ctx bounds the waiting of Wait and Block). It returns an error wrapping
+// ErrDropped when the entry was dropped.
 func (l *Logger) Log(ctx context.Context, e Entry) error {
 	e.normalize(l.redactor, time.Now())
 	if l.m != nil {
@@ -397,13 +399,21 @@ func (l *Logger) pruneLoop(ctx context.Context, p Pruner) {
 // Close stops accepting entries (Log drops them with reason "closed"),
 // writes everything still buffered and returns when the buffer is empty.
 // When ctx ends first, the remaining entries are dropped with reason
-// "shutdown" and Close returns ctx.Err(). Close stops Run.
+// "shutdown" (a batch cut off mid-write counts as dropped even if the
+// database committed it) and Close returns an error wrapping ctx.Err().
+// Close stops Run. Later calls wait for the first to finish (or for their
+// own ctx) and return nil.
 func (l *Logger) Close(ctx context.Context) error {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
+		select {
+		case <-l.closeDone:
+		case <-ctx.Done():
+		}
 		return nil
 	}
+	defer close(l.closeDone)
 	l.closed = true
 	close(l.closing)
 	if l.waiters > 0 {
