@@ -91,51 +91,70 @@ func BenchmarkRedis(b *testing.B) {
 	for _, br := range benchRates {
 		b.Run("paired/"+br.name, func(b *testing.B) {
 			l := redislimit.New(client, redislimit.Config{Prefix: "paired-" + br.name + ":", Timeout: time.Second})
-			script := redis.NewScript(`return 1`)
-			if _, err := l.Allow(ctx, "warm", br.rate); err != nil {
-				b.Fatal(err)
-			}
-			if err := script.RunRO(ctx, client, []string{"warm"}).Err(); err != nil {
-				b.Fatal(err)
-			}
-			check := func(k string) time.Duration {
-				start := time.Now()
-				if _, err := l.Allow(ctx, k, br.rate); err != nil {
-					b.Fatal(err)
-				}
-				return time.Since(start)
-			}
-			trivial := func(k string) time.Duration {
-				start := time.Now()
-				if err := script.RunRO(ctx, client, []string{k}).Err(); err != nil {
-					b.Fatal(err)
-				}
-				return time.Since(start)
-			}
-			resetStats(b, client)
-			b.ReportAllocs()
-			var checks, trivials time.Duration
-			i := 0
-			for b.Loop() {
-				k := keys[i%br.keys]
-				if i%2 == 0 {
-					checks += check(k)
-					trivials += trivial(k)
-				} else {
-					trivials += trivial(k)
-					checks += check(k)
-				}
-				i++
-			}
-			b.ReportMetric(float64(checks.Nanoseconds())/1e3/float64(i), "check-µs/op")
-			b.ReportMetric(float64(trivials.Nanoseconds())/1e3/float64(i), "trivial-µs/op")
-			b.ReportMetric(float64(checks)/float64(trivials), "ratio")
-			cpu := commandCPU(b, client)
-			b.ReportMetric(cpu["evalsha"], "check-redis-µs/op")
-			b.ReportMetric(cpu["evalsha_ro"], "trivial-redis-µs/op")
+			benchPaired(b, client, keys[:br.keys], func(k string) error {
+				_, err := l.Allow(ctx, k, br.rate)
+				return err
+			})
 			checkForm(b, client, "paired-"+br.name+":"+keys[0], br.name)
 		})
 	}
+
+	// paired/floor puts in place of the decision the least any script
+	// deciding by the Redis clock does: TIME, GET of the key's state and
+	// PSETEX of a new one (here a constant), with the same reply and
+	// arguments as the decision's script.
+	b.Run("paired/floor", func(b *testing.B) {
+		floor := redis.NewScript(`
+local t = redis.call('TIME')
+local s = redis.call('GET', KEYS[1])
+redis.call('PSETEX', KEYS[1], ARGV[3], 'abcdefgh')
+return 1`)
+		benchPaired(b, client, keys, func(k string) error {
+			return floor.Run(ctx, client, []string{"floor:" + k}, int64(1000000), 60, int64(1000), 64).Err()
+		})
+	})
+}
+
+// benchPaired runs the paired benchmark of check against a trivial script.
+func benchPaired(b *testing.B, client *redis.Client, keys []string, check func(key string) error) {
+	ctx := context.Background()
+	script := redis.NewScript(`return 1`)
+	if err := script.RunRO(ctx, client, []string{"warm"}).Err(); err != nil {
+		b.Fatal(err)
+	}
+	if err := check("warm"); err != nil {
+		b.Fatal(err)
+	}
+	timed := func(call func() error) time.Duration {
+		start := time.Now()
+		if err := call(); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(start)
+	}
+	resetStats(b, client)
+	b.ReportAllocs()
+	var checks, trivials time.Duration
+	i := 0
+	for b.Loop() {
+		k := keys[i%len(keys)]
+		checkK := func() error { return check(k) }
+		trivialK := func() error { return script.RunRO(ctx, client, []string{k}).Err() }
+		if i%2 == 0 {
+			checks += timed(checkK)
+			trivials += timed(trivialK)
+		} else {
+			trivials += timed(trivialK)
+			checks += timed(checkK)
+		}
+		i++
+	}
+	b.ReportMetric(float64(checks.Nanoseconds())/1e3/float64(i), "check-µs/op")
+	b.ReportMetric(float64(trivials.Nanoseconds())/1e3/float64(i), "trivial-µs/op")
+	b.ReportMetric(float64(checks)/float64(trivials), "ratio")
+	cpu := commandCPU(b, client)
+	b.ReportMetric(cpu["evalsha"], "check-redis-µs/op")
+	b.ReportMetric(cpu["evalsha_ro"], "trivial-redis-µs/op")
 }
 
 // checkForm fails the benchmark unless key's log has the form it measures.
