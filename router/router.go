@@ -318,8 +318,9 @@ func (r *PackageRouter[T]) serve(ctx context.Context, rt *Route[T], req *Request
 			return Response{Status: e.Status, Data: e.Body(), Err: e}
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, rt.Timeout)
-	defer cancel()
+	dctx := withLazyDeadline(ctx, rt.Timeout)
+	defer dctx.release()
+	ctx = dctx
 	defer func() {
 		if p := recover(); p != nil {
 			r.log.ErrorContext(ctx, "package handler panicked", "pkg_id", int64(rt.ID), "name", rt.Name,
