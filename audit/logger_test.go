@@ -398,3 +398,22 @@ func TestEnqueueWhileWriterBlocked(t *testing.T) {
 	requireConserved(t, st)
 	assert.Equal(t, uint64(1000), st.Written)
 }
+
+func TestCloseDeadlineAbandonsAHangingWrite(t *testing.T) {
+	sink := newMemSink()
+	sink.setGate(make(chan struct{})) // never opens: writes hang until their context ends
+	l := audit.New(audit.Config{Sink: sink, BatchSize: 10, BatchTimeout: time.Millisecond, WriteTimeout: time.Hour})
+	closeFn := run(t, l)
+	for i := range 35 {
+		require.NoError(t, l.Log(context.Background(), entry(i)))
+	}
+	waitFor(t, 5*time.Second, func() bool { return l.Stats().Pending == 35 })
+	start := time.Now()
+	err := closeFn(200 * time.Millisecond)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Less(t, time.Since(start), 5*time.Second)
+	st := l.Stats()
+	requireConserved(t, st)
+	assert.Equal(t, uint64(35), st.DroppedBy[audit.DropShutdown])
+	assert.Zero(t, sink.count())
+}
