@@ -112,3 +112,17 @@ func TestWebSocketProtocolRows(t *testing.T) {
 		assert.InDelta(t, time.Now().Add(5*time.Minute).Unix(), ok.ExpiresAt, 30)
 	})
 }
+
+func TestUpgradeAnswerCarriesSecurityHeaders(t *testing.T) {
+	a := startApp(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	d := websocket.Dialer{}
+	c, res, err := d.DialContext(ctx, a.wsURL(), http.Header{"Authorization": {"Bearer " + a.token(t, "reader")}})
+	require.NoError(t, err)
+	defer c.Close()
+	assert.Equal(t, 101, res.StatusCode)
+	assert.Equal(t, "DENY", res.Header.Get("X-Frame-Options"))
+	assert.Equal(t, "nosniff", res.Header.Get("X-Content-Type-Options"))
+	assert.NotEmpty(t, res.Header.Get("X-Correlation-ID"))
+}

@@ -219,7 +219,9 @@ func (e *Endpoint[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.slot = true
 		c.accept(p)
 	}
-	wsc, err := e.upgrader.Upgrade(w, r, nil)
+	// The 101 answer carries the headers that outer middleware already set
+	// (security headers, correlation id).
+	wsc, err := e.upgrader.Upgrade(w, r, w.Header())
 	if err != nil {
 		c.finish()
 		return
