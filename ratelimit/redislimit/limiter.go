@@ -30,9 +30,10 @@ import (
 // decision is TIME, one GET and, when it admits, one PSETEX of the rewritten
 // log, whose cost grows with the log. A log that outgrows the packed size
 // becomes a list of decimal entries, whose ends are O(1) to read, drop and
-// append however long it is: TIME, the GET that finds a list, LINDEX of
-// both ends, LLEN and, when it admits, LTRIM of the entries that left, RPUSH
-// and PEXPIRE. A list stays a list until the key expires.
+// append however long it is: TIME, TYPE, LINDEX of both ends, LLEN and,
+// when it admits, LTRIM of the entries that left, RPUSH and PEXPIRE. A list
+// stays a list until the key expires. Only quotas above the packed size can
+// make lists, so only they ask for the TYPE.
 //
 // Time never runs backwards in the log: when the Redis clock is behind the
 // newest entry (after a failover to a server whose clock is behind, or a
@@ -49,8 +50,24 @@ local ttl = ARGV[3]
 local t = redis.call('TIME')
 local now = t[1] * 1000000 + t[2]
 
-local log = redis.pcall('GET', key)
-if type(log) ~= 'table' then
+local packedMax = tonumber(ARGV[4])
+-- log: the packed log, false when there is no log, nil when it is a list.
+-- A log longer than packedMax is a list, which needs a quota above it: for
+-- smaller quotas, GET alone tells (and fails only for a list left by a
+-- larger quota of the same key).
+local log
+if quota <= packedMax then
+  log = redis.pcall('GET', key)
+  if type(log) == 'table' then log = nil end
+else
+  local kind = redis.call('TYPE', key)['ok']
+  if kind == 'string' then
+    log = redis.call('GET', key)
+  elseif kind ~= 'list' then
+    log = false
+  end
+end
+if log ~= nil then
   -- A packed log, or none.
   local n, k = 0, 0
   if log then
@@ -71,7 +88,7 @@ if type(log) ~= 'table' then
       return {struct.unpack('<d', log, 8 * (n - quota) + 1) + window - now, newest + window - now}
     end
   end
-  if n - k < tonumber(ARGV[4]) then
+  if n - k < packedMax then
     if k > 0 then log = string.sub(log, 8 * k + 1) end
     redis.call('PSETEX', key, ttl, (log or '') .. struct.pack('<d', now))
   else

@@ -341,6 +341,34 @@ func TestLimiterLogBecomesAList(t *testing.T) {
 	assert.Equal(t, 0, res.Remaining)
 }
 
+func TestLimiterFormsRaiseNoServerErrors(t *testing.T) {
+	// Deciding on either form asks Redis nothing that fails: no WRONGTYPE
+	// in the server's error statistics, which operators watch.
+	t.Parallel()
+	srv := testenv.StartRedis(t)
+	client, err := redislimit.NewClient(srv.URL(), 2*time.Second)
+	require.NoError(t, err)
+	defer client.Close()
+	ctx := context.Background()
+	l := newLimiter(client, redislimit.Config{Timeout: 2 * time.Second}, 3)
+	for _, rate := range []ratelimit.Rate{
+		{Limit: 3, Window: time.Minute},  // packed
+		{Limit: 10, Window: time.Minute}, // packed, then a list
+	} {
+		key := fmt.Sprint("k", rate.Limit)
+		for range rate.Limit + 2 {
+			_, err := l.Allow(ctx, key, rate)
+			require.NoError(t, err)
+		}
+	}
+	_, form := readLog(t, client, "ratelimit:k10")
+	require.Equal(t, "list", form)
+	info, err := client.Info(ctx, "errorstats").Result()
+	require.NoError(t, err)
+	assert.NotContains(t, info, "WRONGTYPE")
+	assert.Contains(t, info, "# Errorstats", "the section was read")
+}
+
 func TestLimiterClockBehindTheLog(t *testing.T) {
 	t.Parallel()
 	for _, form := range logForms {
