@@ -67,6 +67,18 @@ func NewBunSink(db bun.IDB, cfg BunConfig) *BunSink {
 
 // CreateTable creates the table and its indexes when they do not exist.
 func (s *BunSink) CreateTable(ctx context.Context) error {
+	for _, q := range s.Statements() {
+		if _, err := s.db.ExecContext(ctx, "?", bun.Safe(q)); err != nil {
+			return fmt.Errorf("audit: create table %s: %w", s.table, err)
+		}
+	}
+	return nil
+}
+
+// Statements returns the CREATE TABLE and CREATE INDEX statements of
+// CreateTable (idempotent, IF NOT EXISTS) in the sink's dialect, for
+// applications that keep their schema in migration files.
+func (s *BunSink) Statements() []string {
 	ts, js, txt, num := "TIMESTAMPTZ", "JSON", "TEXT", "DOUBLE PRECISION"
 	idType, seqType := "UUID", "BIGINT"
 	if !s.pg {
@@ -109,12 +121,7 @@ func (s *BunSink) CreateTable(ctx context.Context) error {
 	}
 	// Only chained rows are indexed by sequence number.
 	stmts = append(stmts, fmt.Sprintf(`CREATE INDEX IF NOT EXISTS ix_%s_chain_seq ON %s (chain_seq) WHERE chain_seq IS NOT NULL`, t, t))
-	for _, q := range stmts {
-		if _, err := s.db.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("audit: create table %s: %w", t, err)
-		}
-	}
-	return nil
+	return stmts
 }
 
 // row is the table's row.
