@@ -114,8 +114,8 @@ func (e *Entry) normalize(r *Redactor, now time.Time) {
 	}
 	e.ActionType = r.Text(clean(e.ActionType))
 	e.Resource = r.Text(clean(e.Resource))
-	e.Outcome = Outcome(clean(string(e.Outcome)))
-	e.IPAddress = clean(e.IPAddress)
+	e.Outcome = Outcome(r.Text(clean(string(e.Outcome))))
+	e.IPAddress = r.Text(clean(e.IPAddress))
 	e.UserAgent = r.Text(clean(e.UserAgent))
 	e.RequestID = r.Text(clean(e.RequestID))
 	e.ErrorMessage = r.Text(clean(e.ErrorMessage))

@@ -81,6 +81,8 @@ func TestLogRedactsEveryField(t *testing.T) {
 		ActionType:   "HTTP:GET",
 		Resource:     "/x?access_token=" + testJWT,
 		UserAgent:    "agent " + bearer,
+		IPAddress:    testJWT,
+		Outcome:      audit.Outcome("custom " + bearer),
 		RequestID:    bearer,
 		RequestData:  json.RawMessage(`{"headers":{"Authorization":"` + bearer + `"},"items":[{"Token":"t"},"` + testJWT + `"],"q":"` + bearer + `"}`),
 		ErrorMessage: "invalid token " + bearer + " \xff",
