@@ -23,17 +23,20 @@ import (
 // the entries that left the window are dropped, now is appended and the key
 // gets the window as its time to live: it expires exactly when its newest
 // entry leaves the window. The log thus never holds more entries than the
-// largest quota used for the key in one window. A refusal writes nothing.
+// largest quota used for the key in one window. A refusal writes nothing
+// (but see below).
 //
 // Two forms of the log keep a decision cheap. A short log is a string of
 // 8-byte entries (little-endian doubles, exact for these integers): a
 // decision is TIME, one GET and, when it admits, one PSETEX of the rewritten
 // log, whose cost grows with the log. A log that outgrows the packed size
 // becomes a list of decimal entries, whose ends are O(1) to read, drop and
-// append however long it is: TIME, TYPE, LINDEX of both ends, LLEN and,
-// when it admits, LTRIM of the entries that left, RPUSH and PEXPIRE. A list
-// stays a list until the key expires. Only quotas above the packed size can
-// make lists, so only they ask for the TYPE.
+// append however long it is: TIME, TYPE, LRANGE of the two oldest, LINDEX
+// of the newest and, when it admits, LTRIM of the entries that left (if
+// any, else LLEN), RPUSH and PEXPIRE. A list stays a list until the key
+// expires. Only quotas above the packed size can make lists, so only they
+// ask for the TYPE. After the quota of a key shrank, a refusal of a list
+// may drop entries that left the window, and nothing else.
 //
 // Time never runs backwards in the log: when the Redis clock is behind the
 // newest entry (after a failover to a server whose clock is behind, or a
@@ -104,31 +107,44 @@ if log ~= nil then
 end
 
 -- A list.
-local oldest = redis.call('LINDEX', key, 0)
+local head = redis.call('LRANGE', key, 0, 1)
 local newest = tonumber(redis.call('LINDEX', key, -1))
 if now < newest then now = newest end
 local cut = now - window
-local n = redis.call('LLEN', key)
 -- k: the entries that left the window; usually none or one, else found by
 -- bisection.
 local k = 0
-if tonumber(oldest) <= cut then
-  local lo, hi = 1, n
-  local e = redis.call('LINDEX', key, 1)
-  if not e or tonumber(e) > cut then hi = 1 else lo = 2 end
-  while lo < hi do
-    local mid = math.floor((lo + hi) / 2)
-    if tonumber(redis.call('LINDEX', key, mid)) > cut then hi = mid else lo = mid + 1 end
+if tonumber(head[1]) <= cut then
+  k = 1
+  if head[2] and tonumber(head[2]) <= cut then
+    local lo, hi = 2, redis.call('LLEN', key)
+    while lo < hi do
+      local mid = math.floor((lo + hi) / 2)
+      if tonumber(redis.call('LINDEX', key, mid)) > cut then hi = mid else lo = mid + 1 end
+    end
+    k = lo
   end
-  k = lo
 end
-if n - k < quota then
-  if k > 0 then redis.call('LTRIM', key, k, -1) end
+if k > 0 then
+  -- Entries left the window, so there is room unless the quota shrank:
+  -- drop them, append, and learn the count from RPUSH.
+  redis.call('LTRIM', key, k, -1)
+  local c = redis.call('RPUSH', key, now) - 1
+  if c < quota then
+    redis.call('PEXPIRE', key, ttl)
+    return quota - c - 1
+  end
+  redis.call('RPOP', key)
+  local first = redis.call('LINDEX', key, c - quota)
+  return {tonumber(first) + window - now, newest + window - now}
+end
+local n = redis.call('LLEN', key)
+if n < quota then
   redis.call('RPUSH', key, now)
   redis.call('PEXPIRE', key, ttl)
-  return quota - (n - k) - 1
+  return quota - n - 1
 end
-local first = oldest
+local first = head[1]
 if n > quota then first = redis.call('LINDEX', key, n - quota) end
 return {tonumber(first) + window - now, newest + window - now}
 `)

@@ -263,6 +263,44 @@ func TestLimiterCountsExactlyWithManyExpired(t *testing.T) {
 	}
 }
 
+func TestLimiterRefusalAfterQuotaShrank(t *testing.T) {
+	// Five in the window, two that left it, and a quota of 3: refused, with
+	// the hints of the entry that must leave; the entries in the window
+	// stay as they were.
+	t.Parallel()
+	for _, form := range logForms {
+		t.Run(form.name, func(t *testing.T) {
+			t.Parallel()
+			client, prefix := sharedClient(t)
+			l := newLimiter(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second}, form.packedMax)
+			now, err := client.Time(context.Background()).Result()
+			require.NoError(t, err)
+			log := []int64{now.Add(-time.Minute).UnixMicro(), now.Add(-time.Minute).UnixMicro() + 1}
+			var inside []int64
+			for i := range 5 {
+				inside = append(inside, now.Add(-time.Second).UnixMicro()+int64(i)*100000)
+			}
+			writeLog(t, client, prefix+"k", form.name, append(log, inside...))
+
+			res, err := l.Allow(context.Background(), "k", ratelimit.Rate{Limit: 3, Window: 10 * time.Second})
+			require.NoError(t, err)
+			require.False(t, res.Allowed)
+			assert.Equal(t, 0, res.Remaining)
+			// The third newest (made 1 s - 200 ms ago) must leave first.
+			assert.InDelta(t, 9200*time.Millisecond, res.RetryAfter, float64(300*time.Millisecond))
+			assert.InDelta(t, 9400*time.Millisecond, res.ResetAfter, float64(300*time.Millisecond))
+			got, _ := readLog(t, client, prefix+"k")
+			var kept []int64
+			for _, e := range got {
+				if e > now.Add(-10*time.Second).UnixMicro() {
+					kept = append(kept, e)
+				}
+			}
+			assert.Equal(t, inside, kept)
+		})
+	}
+}
+
 func TestLimiterQuotaChangeForAKey(t *testing.T) {
 	t.Parallel()
 	for _, form := range logForms {
