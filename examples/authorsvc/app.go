@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pkgroute/pkgroute/audit"
 	"github.com/pkgroute/pkgroute/auth"
 	"github.com/pkgroute/pkgroute/auth/authtest"
 	"github.com/pkgroute/pkgroute/auth/keycloak"
@@ -28,6 +29,7 @@ import (
 	"github.com/pkgroute/pkgroute/repository/dbmigrate"
 	"github.com/pkgroute/pkgroute/repository/dbopen"
 	"github.com/pkgroute/pkgroute/router"
+	"github.com/pkgroute/pkgroute/router/routermw"
 	"github.com/pkgroute/pkgroute/router/ws"
 	"github.com/pkgroute/pkgroute/router/ws/wsredis"
 	"github.com/prometheus/client_golang/prometheus"
@@ -91,7 +93,33 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	notifier := &pushNotifier{log: log}
 	cmds := newAuthorCommands(AuthorRepository{base}, repository.NewTransactor(db, nil), notifier, time.Now)
 
+	var background []func(context.Context) error
+	var auditLog *audit.Logger
+	auditSink := audit.NewBunSink(db, audit.BunConfig{})
+	if cfg.AuditEnabled {
+		if err := auditSink.CreateTable(ctx); err != nil {
+			return fmt.Errorf("audit table: %w", err)
+		}
+		auditLog = audit.New(audit.Config{
+			Sink:          auditSink,
+			QueueSize:     cfg.AuditQueueMaxSize,
+			BatchSize:     cfg.AuditBatchSize,
+			BatchTimeout:  cfg.AuditBatchTimeout,
+			Policy:        audit.Wait,
+			WaitTimeout:   cfg.AuditQueueTimeout,
+			Retention:     time.Duration(cfg.AuditRetentionDays) * 24 * time.Hour,
+			PruneInterval: 24 * time.Hour,
+			Logger:        log,
+			Registerer:    reg,
+		})
+		background = append(background, auditLog.Run)
+	}
+
 	pkgs := router.New[PkgID](router.Config{Logger: log})
+	if auditLog != nil {
+		pkgs.Use(routermw.Audit[PkgID](auditLog, routermw.AuditConfig{}))
+	}
+	pkgs.Use(routermw.Metrics[PkgID](reg))
 	registerPackages(pkgs, cmds)
 	if err := pkgs.VerifyAll(allPackages...); err != nil {
 		return err
@@ -184,7 +212,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Logger:                log,
 		Registerer:            reg,
 	}
-	var background []func(context.Context) error
 	if rdb != nil {
 		wsCfg.Limiter = redislimit.New(rdb, redislimit.Config{Prefix: cfg.RedisKeyPrefix + "wsrate:", FailMode: failMode, Logger: log, Registerer: reg})
 		conns := redislimit.NewConnections(rdb, redislimit.ConnectionsConfig{Prefix: cfg.RedisKeyPrefix + "wsconns:", Logger: log, Registerer: reg})
@@ -197,6 +224,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	mux.Handle("GET /web", endpoint)
 
 	mount(mux, authorRoutes(cmds))
+	mount(mux, auditRoutes(auditSink))
 	mux.Handle("POST /auth/login", loginHTTP(loginClient))
 	mux.Handle("POST /auth/refresh", refreshHTTP(loginClient))
 	mux.Handle("POST /api/pkg/{pkg_id}", router.Bridge(pkgs))
@@ -219,6 +247,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		middleware.CorrelationID(middleware.CorrelationIDConfig{Logger: log}),
 		middleware.Recover(middleware.RecoverConfig{}),
 		middleware.ClientIP(middleware.ClientIPConfig{TrustedProxies: cfg.TrustedProxies}),
+		requestInfo,
 		middleware.AccessLog(middleware.AccessLogConfig{Logger: log}),
 		metrics.Middleware,
 		middleware.TrustedHosts(middleware.TrustedHostsConfig{Hosts: cfg.AllowedHosts}),
@@ -226,6 +255,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// The WebSocket endpoint authenticates its own upgrades.
 		auth.Middleware(auth.Config{Authenticator: verifier, Optional: true, Logger: log, Exclude: authExclude}),
 		rateLimit,
+		auditHTTP(auditLog),
 	)(middleware.Routes(mux))
 
 	srv := middleware.NewServer(cfg.HTTPAddr, handler, middleware.ServerConfig{})
@@ -258,6 +288,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	defer cancel()
 	if err := middleware.Shutdown(sctx, srv, endpoint.Shutdown); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
+	}
+	if auditLog != nil {
+		// Every entry of the drained requests is written before exit.
+		if err := auditLog.Close(sctx); err != nil {
+			return fmt.Errorf("flush audit log: %w", err)
+		}
+		st := auditLog.Stats()
+		log.Info("audit log flushed", "written", st.Written, "dropped", st.Dropped)
 	}
 	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err

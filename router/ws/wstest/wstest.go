@@ -238,7 +238,14 @@ func (c *Client) Send(ctx context.Context, raw []byte) error {
 	} else {
 		_ = c.ws.SetWriteDeadline(time.Time{})
 	}
-	return c.ws.WriteMessage(websocket.TextMessage, raw)
+	err := c.ws.WriteMessage(websocket.TextMessage, raw)
+	if errors.Is(err, websocket.ErrCloseSent) || errors.Is(err, net.ErrClosed) {
+		// The connection is closing (the server's close frame was
+		// answered, or Close ran): report it like every other call on a
+		// closed connection.
+		return fmt.Errorf("%w: %w", ErrClosed, err)
+	}
+	return err
 }
 
 // Call sends {"pkg_id","req_id","data"} with a fresh req_id and waits for

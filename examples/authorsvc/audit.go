@@ -1,0 +1,133 @@
+package main
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/pkgroute/pkgroute/audit"
+	"github.com/pkgroute/pkgroute/auth"
+	"github.com/pkgroute/pkgroute/middleware"
+)
+
+// requestInfo gives the audit trail the client IP, user agent and
+// correlation id of every request (WebSocket messages inherit those of
+// their upgrade).
+func requestInfo(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info := audit.RequestInfo{UserAgent: r.UserAgent(), RequestID: middleware.CorrelationIDFrom(r.Context())}
+		if ip, ok := middleware.ClientIPFrom(r.Context()); ok {
+			info.IP = ip.String()
+		}
+		next.ServeHTTP(w, r.WithContext(audit.WithRequestInfo(r.Context(), info)))
+	})
+}
+
+// auditHTTP audits authenticated HTTP requests; package calls over the
+// bridge are audited by the router's middleware instead, the WebSocket
+// endpoint per message.
+func auditHTTP(l *audit.Logger) func(http.Handler) http.Handler {
+	if l == nil {
+		return func(h http.Handler) http.Handler { return h }
+	}
+	return audit.Middleware(l, audit.HTTPConfig{
+		Identify: func(r *http.Request) (audit.Identity, bool) {
+			p := auth.FromContext(r.Context())
+			if p == nil {
+				return audit.Identity{}, false
+			}
+			return audit.Identity{UserID: p.ID, Username: p.Username, Roles: p.Roles}, true
+		},
+		Skip: func(r *http.Request) bool {
+			switch {
+			case r.URL.Path == "/health", r.URL.Path == "/metrics", r.URL.Path == "/web",
+				strings.HasPrefix(r.URL.Path, "/api/pkg/"):
+				return true
+			}
+			return false
+		},
+	})
+}
+
+// auditRoutes serve the audit trail to admins.
+func auditRoutes(sink *audit.BunSink) []httpRoute {
+	return []httpRoute{
+		{pattern: "GET /audit-logs", roles: []string{roleAdmin}, handler: listAuditHTTP(sink)},
+		{pattern: "GET /audit-logs/{id}", roles: []string{roleAdmin}, handler: getAuditHTTP(sink)},
+	}
+}
+
+func listAuditHTTP(sink *audit.BunSink) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		f := audit.Filter{
+			UserID:     q.Get("user_id"),
+			Username:   q.Get("username"),
+			ActionType: q.Get("action_type"),
+			Resource:   q.Get("resource"),
+			Outcome:    audit.Outcome(q.Get("outcome")),
+		}
+		var err error
+		for _, p := range []struct {
+			key string
+			dst *int
+		}{{"page", &f.Page}, {"per_page", &f.PerPage}} {
+			n, perr := queryInt(q.Get(p.key), "/"+p.key)
+			if perr != nil {
+				middleware.WriteError(w, r, perr)
+				return
+			}
+			if n != nil {
+				if *n < 1 {
+					middleware.WriteError(w, r, invalidField("/"+p.key, "minimum: want >= 1"))
+					return
+				}
+				*p.dst = int(min(*n, 1<<31))
+			}
+		}
+		if f.Start, err = parseDate(q.Get("start_date"), "/start_date", false); err != nil {
+			middleware.WriteError(w, r, err)
+			return
+		}
+		if f.End, err = parseDate(q.Get("end_date"), "/end_date", true); err != nil {
+			middleware.WriteError(w, r, err)
+			return
+		}
+		res, err := sink.Query(r.Context(), f)
+		if err != nil {
+			middleware.WriteError(w, r, err)
+			return
+		}
+		_ = middleware.WriteJSON(w, http.StatusOK, res)
+	}
+}
+
+func getAuditHTTP(sink *audit.BunSink) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		e, err := sink.Get(r.Context(), r.PathValue("id"))
+		if err != nil {
+			middleware.WriteError(w, r, err)
+			return
+		}
+		_ = middleware.WriteJSON(w, http.StatusOK, e)
+	}
+}
+
+// parseDate reads an RFC 3339 time or a YYYY-MM-DD date; a date used as an
+// end is inclusive (its last microsecond).
+func parseDate(s, path string, end bool) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	d, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return time.Time{}, invalidField(path, "want an RFC 3339 time or YYYY-MM-DD")
+	}
+	if end {
+		d = d.Add(24*time.Hour - time.Microsecond)
+	}
+	return d, nil
+}

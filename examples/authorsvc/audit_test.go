@@ -1,0 +1,104 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+type auditPage struct {
+	Items []map[string]any `json:"items"`
+	Meta  struct {
+		Page    int  `json:"page"`
+		PerPage int  `json:"per_page"`
+		Total   int  `json:"total"`
+		Pages   int  `json:"pages"`
+		HasMore bool `json:"has_more"`
+	} `json:"meta"`
+}
+
+func (a *app) auditLogs(t *testing.T, token, query string) auditPage {
+	t.Helper()
+	var page auditPage
+	require.Eventually(t, func() bool {
+		res, body := a.do(t, "GET", "/audit-logs?"+query, token, "")
+		require.Equal(t, 200, res.StatusCode, "%s", body)
+		require.NoError(t, json.Unmarshal(body, &page))
+		return page.Meta.Total > 0
+	}, 5*time.Second, 50*time.Millisecond, "no audit entries for %s", query)
+	return page
+}
+
+func TestAuditTrail(t *testing.T) {
+	databases(t, func(t *testing.T, dsn string) {
+		a := startApp(t, map[string]string{"DATABASE_URL": dsn, "AUDIT_BATCH_TIMEOUT": "20ms"})
+		admin, writer, reader := a.token(t, "admin"), a.token(t, "writer"), a.token(t, "reader")
+
+		c := a.dial(t, writer)
+		m := call(t, c, int64(CreateAuthor), `{"name":"Audited","password":"hunter2"}`)
+		require.EqualValues(t, 2, m.StatusCode(), "schema refuses the extra field")
+		call(t, c, int64(CreateAuthor), `{"name":"Audited"}`)
+		call(t, c, int64(DeleteAuthor), `{"id":1}`) // writer lacks delete-author
+		res, _ := a.do(t, "POST", "/authors", writer, `{"name":"Over HTTP"}`)
+		require.Equal(t, 201, res.StatusCode)
+		code, _, _ := a.pkg(t, reader, int(Ping), `{"token":"Bearer abc.def.ghi","nested":[{"Password":"x"}]}`)
+		require.Equal(t, 200, code)
+
+		page := a.auditLogs(t, admin, "action_type=WS:CREATE_AUTHOR&outcome=success")
+		require.Len(t, page.Items, 1)
+		e := page.Items[0]
+		for _, k := range []string{"id", "timestamp", "user_id", "username", "user_roles", "action_type", "resource", "outcome",
+			"ip_address", "user_agent", "request_id", "request_data", "response_status", "error_message", "duration_ms"} {
+			assert.Contains(t, e, k)
+		}
+		assert.Equal(t, "writer", e["username"])
+		assert.Equal(t, "127.0.0.1", e["ip_address"])
+		_, err := time.Parse(time.RFC3339, e["timestamp"].(string))
+		assert.NoError(t, err)
+
+		page = a.auditLogs(t, admin, "outcome=permission_denied&username=writer")
+		assert.Equal(t, "WS:DELETE_AUTHOR", page.Items[0]["action_type"])
+		page = a.auditLogs(t, admin, "action_type=HTTP:POST")
+		assert.Equal(t, "writer", page.Items[0]["username"])
+		page = a.auditLogs(t, admin, "action_type=HTTP:PING")
+		data, _ := json.Marshal(page.Items[0]["request_data"])
+		assert.NotContains(t, string(data), "abc.def.ghi")
+		assert.NotContains(t, string(data), `"x"`)
+
+		today := time.Now().UTC().Format(time.DateOnly)
+		all := a.auditLogs(t, admin, "start_date="+today+"&end_date="+today)
+		assert.GreaterOrEqual(t, all.Meta.Total, 5)
+		res, body := a.do(t, "GET", "/audit-logs?end_date=2000-01-01", admin, "")
+		require.Equal(t, 200, res.StatusCode)
+		assert.Contains(t, string(body), `"total":0`)
+		res, _ = a.do(t, "GET", "/audit-logs?start_date=yesterday", admin, "")
+		assert.Equal(t, 400, res.StatusCode)
+		res, _ = a.do(t, "GET", "/audit-logs?per_page=1001", admin, "")
+		assert.Equal(t, 400, res.StatusCode)
+		res, _ = a.do(t, "GET", "/audit-logs", writer, "")
+		assert.Equal(t, 403, res.StatusCode)
+
+		id := fmt.Sprint(all.Items[0]["id"])
+		res, body = a.do(t, "GET", "/audit-logs/"+url.PathEscape(id), admin, "")
+		require.Equal(t, 200, res.StatusCode, "%s", body)
+		res, _ = a.do(t, "GET", "/audit-logs/00000000-0000-0000-0000-000000000001", admin, "")
+		assert.Equal(t, 404, res.StatusCode)
+		res, _ = a.do(t, "GET", "/audit-logs/not-an-id", admin, "")
+		assert.Equal(t, 404, res.StatusCode)
+
+		// No bearer token anywhere: rows and logs.
+		res, body = a.do(t, "GET", "/audit-logs?per_page=1000", admin, "")
+		require.Equal(t, 200, res.StatusCode)
+		for _, tok := range []string{admin, writer, reader} {
+			assert.NotContains(t, string(body), tok)
+			assert.NotContains(t, a.stderr.String(), tok)
+		}
+		assert.False(t, strings.Contains(string(body), "hunter2"))
+	})
+}
