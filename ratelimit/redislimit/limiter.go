@@ -36,7 +36,8 @@ import (
 // any, else LLEN), RPUSH and PEXPIRE. A list stays a list until the key
 // expires. Only quotas above the packed size can make lists, so only they
 // ask for the TYPE. After the quota of a key shrank, a refusal of a list
-// may drop entries that left the window, and nothing else.
+// may drop entries that left the window, and nothing else. A key holding
+// anything else is an error (WRONGTYPE) and is left as it is.
 //
 // Time never runs backwards in the log: when the Redis clock is behind the
 // newest entry (after a failover to a server whose clock is behind, or a
@@ -66,8 +67,10 @@ else
   local kind = redis.call('TYPE', key)['ok']
   if kind == 'string' then
     log = redis.call('GET', key)
-  elseif kind ~= 'list' then
+  elseif kind == 'none' then
     log = false
+  elseif kind ~= 'list' then
+    return redis.error_reply('WRONGTYPE ' .. key .. ' holds a ' .. kind .. ', not an admission log')
   end
 end
 if log ~= nil then

@@ -407,6 +407,24 @@ func TestLimiterFormsRaiseNoServerErrors(t *testing.T) {
 	assert.Contains(t, info, "# Errorstats", "the section was read")
 }
 
+func TestLimiterLeavesOtherDataAlone(t *testing.T) {
+	// A key that holds something else than an admission log is a backend
+	// failure, whatever the quota, and stays as it was.
+	t.Parallel()
+	client, prefix := sharedClient(t)
+	ctx := context.Background()
+	require.NoError(t, client.SAdd(ctx, prefix+"k", "member").Err())
+	l := redislimit.New(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second})
+	for _, limit := range []int{10, 100} {
+		_, err := l.Allow(ctx, "k", ratelimit.Rate{Limit: limit, Window: time.Minute})
+		require.ErrorIs(t, err, ratelimit.ErrUnavailable, "limit %d", limit)
+		assert.ErrorContains(t, err, "WRONGTYPE", "limit %d", limit)
+	}
+	members, err := client.SMembers(ctx, prefix+"k").Result()
+	require.NoError(t, err)
+	assert.Equal(t, []string{"member"}, members)
+}
+
 func TestLimiterClockBehindTheLog(t *testing.T) {
 	t.Parallel()
 	for _, form := range logForms {
