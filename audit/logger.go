@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -150,6 +151,7 @@ type Logger struct {
 
 	produced, written, writeErrors uint64
 	dropped                        [len(dropReasons)]uint64
+	dropErrs                       [len(dropReasons)]error // returned by Log, one per reason
 
 	chain       chainer
 	chainLoaded bool
@@ -206,6 +208,9 @@ func New(cfg Config) *Logger {
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
 	}
+	for i, r := range dropReasons {
+		l.dropErrs[i] = fmt.Errorf("%w: %s", ErrDropped, r)
+	}
 	if l.redactor == nil {
 		l.redactor = NewRedactor()
 	}
@@ -220,7 +225,7 @@ func New(cfg Config) *Logger {
 func (l *Logger) Log(ctx context.Context, e Entry) error {
 	e.normalize(l.redactor, time.Now())
 	if l.m != nil {
-		l.m.logs.WithLabelValues(outcomeLabel(e.Outcome)).Inc()
+		l.m.produced(e.Outcome)
 	}
 	l.mu.Lock()
 	l.produced++
@@ -271,20 +276,19 @@ func (l *Logger) Log(ctx context.Context, e Entry) error {
 // dropLocked counts one dropped entry, unlocks l.mu and returns the error
 // of Log.
 func (l *Logger) dropLocked(reason DropReason) error {
-	l.countDropLocked(reason, 1)
+	i := l.countDropLocked(reason, 1)
 	l.mu.Unlock()
-	return fmt.Errorf("%w: %s", ErrDropped, reason)
+	return l.dropErrs[i]
 }
 
-func (l *Logger) countDropLocked(reason DropReason, n int) {
-	for i, r := range dropReasons {
-		if r == reason {
-			l.dropped[i] += uint64(n)
-		}
-	}
+// countDropLocked counts n dropped entries and returns the reason's index.
+func (l *Logger) countDropLocked(reason DropReason, n int) int {
+	i := slices.Index(dropReasons[:], reason)
+	l.dropped[i] += uint64(n)
 	if l.m != nil && n > 0 {
-		l.m.dropped.WithLabelValues(string(reason)).Add(float64(n))
+		l.m.byReason[i].Add(float64(n))
 	}
+	return i
 }
 
 // pushLocked queues e, wakes the writer when a batch opens or fills, and

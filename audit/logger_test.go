@@ -351,8 +351,10 @@ func TestMetrics(t *testing.T) {
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
 # HELP audit_logs_total Audit entries produced, by outcome.
 # TYPE audit_logs_total counter
+audit_logs_total{outcome="error"} 0
 audit_logs_total{outcome="other"} 1
 audit_logs_total{outcome="permission_denied"} 1
+audit_logs_total{outcome="rate_limited"} 0
 audit_logs_total{outcome="success"} 1
 # HELP audit_queue_size Audit entries buffered (queued or being written).
 # TYPE audit_queue_size gauge

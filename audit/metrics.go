@@ -8,6 +8,9 @@ import (
 
 type metrics struct {
 	logs      *prometheus.CounterVec
+	byOutcome map[Outcome]prometheus.Counter // cached children of logs
+	other     prometheus.Counter
+	byReason  [len(dropReasons)]prometheus.Counter
 	written   prometheus.Counter
 	dropped   *prometheus.CounterVec
 	queue     prometheus.Gauge
@@ -52,10 +55,24 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.batch = register(reg, m.batch)
 	m.errs = register(reg, m.errs)
 	m.writeTime = register(reg, m.writeTime)
-	for _, r := range dropReasons {
-		m.dropped.WithLabelValues(string(r))
+	for i, r := range dropReasons {
+		m.byReason[i] = m.dropped.WithLabelValues(string(r))
 	}
+	m.byOutcome = make(map[Outcome]prometheus.Counter, 4)
+	for _, o := range []Outcome{Success, Error, PermissionDenied, RateLimited} {
+		m.byOutcome[o] = m.logs.WithLabelValues(string(o))
+	}
+	m.other = m.logs.WithLabelValues("other")
 	return m
+}
+
+// produced counts one entry of outcome o.
+func (m *metrics) produced(o Outcome) {
+	if c, ok := m.byOutcome[o]; ok {
+		c.Inc()
+		return
+	}
+	m.other.Inc()
 }
 
 // register registers c, or returns the collector already registered under
@@ -71,12 +88,4 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 		panic("audit: register metrics: " + err.Error())
 	}
 	return c
-}
-
-func outcomeLabel(o Outcome) string {
-	switch o {
-	case Success, Error, PermissionDenied, RateLimited:
-		return string(o)
-	}
-	return "other"
 }
