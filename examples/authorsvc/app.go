@@ -295,7 +295,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return fmt.Errorf("flush audit log: %w", err)
 		}
 		st := auditLog.Stats()
-		log.Info("audit log flushed", "written", st.Written, "dropped", st.Dropped)
+		log.Info("audit log flushed", "written", st.Written, "dropped", st.Dropped())
 	}
 	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
