@@ -103,3 +103,40 @@ func TestChainVerifierAfterPrunedLink(t *testing.T) {
 	assert.Equal(t, rows[7].Hash, head)
 	assert.Equal(t, 5, n)
 }
+
+// chainSink is a memSink that stores a chain head and fails to read it a
+// few times.
+type chainSink struct {
+	*memSink
+	failures int
+	seq      int64
+	head     string
+}
+
+func (s *chainSink) ChainHead(context.Context) (int64, string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failures > 0 {
+		s.failures--
+		return 0, "", errDown
+	}
+	return s.seq, s.head, nil
+}
+
+func TestChainContinuesFromTheSinkHeadAfterItCanBeRead(t *testing.T) {
+	prev := chained(t, 3, nil)
+	sink := &chainSink{memSink: newMemSink(), failures: 3, seq: prev[2].Seq, head: prev[2].Hash}
+	l := audit.New(audit.Config{Sink: sink, Chain: true, RetryMin: time.Millisecond, BatchTimeout: time.Millisecond})
+	closeFn := run(t, l)
+	for i := range 5 {
+		require.NoError(t, l.Log(context.Background(), entry(i)))
+	}
+	require.NoError(t, closeFn(5*time.Second))
+	st := l.Stats()
+	requireConserved(t, st)
+	assert.GreaterOrEqual(t, st.WriteErrors, uint64(3))
+	rows := append(prev, sink.stored()...)
+	require.Nil(t, verify(rows, nil))
+	seq, _ := l.ChainHead()
+	assert.Equal(t, int64(8), seq)
+}

@@ -539,6 +539,7 @@ func (l *Logger) write(ctx context.Context, batch []Entry) []Entry {
 	failures := 0
 	for {
 		err := l.ensureChain(ctx)
+		headFailed := err != nil
 		if err == nil {
 			l.linkAll(batch)
 			err = l.attempt(ctx, batch)
@@ -555,7 +556,7 @@ func (l *Logger) write(ctx context.Context, batch []Entry) []Entry {
 		}
 		failures++
 		l.countError(err)
-		if rejected(err) {
+		if !headFailed && rejected(err) {
 			l.log.WarnContext(ctx, "audit batch rejected; writing entries one by one", "entries", len(batch), "err", err)
 			return l.writeSingles(ctx, batch)
 		}
