@@ -64,9 +64,7 @@ func (r *PackageRouter[T]) DispatchResponse(ctx context.Context, p *auth.Princip
 // object. Transports that build requests themselves (the HTTP bridge) call
 // it directly.
 func (r *PackageRouter[T]) Serve(ctx context.Context, req *Request[T]) Response {
-	r.mu.RLock()
-	rt := r.routes[req.PkgID]
-	r.mu.RUnlock()
+	rt := r.lookup(req.PkgID)
 	if rt == nil {
 		return failf(StatusError, CodeUnknownPackage, "No handler found for pkg_id %d", req.PkgID)
 	}
@@ -74,7 +72,7 @@ func (r *PackageRouter[T]) Serve(ctx context.Context, req *Request[T]) Response 
 	if len(req.Data) == 0 {
 		req.Data = emptyObject
 	}
-	return r.chain(rt).ServePackage(ctx, req)
+	return rt.handler.ServePackage(ctx, req)
 }
 
 // Encode writes the response envelope of PROTOCOL.md section 1.3: pkg_id,

@@ -147,8 +147,8 @@ func (e *envelope) setField(field int, raw []byte) {
 			e.setErr("req_id must be a UUID string")
 			return
 		}
-		id, err := uuid.ParseBytes(raw[1:37])
-		if err != nil {
+		id, ok := parseUUID(raw[1:37])
+		if !ok {
 			e.setErr("req_id must be a UUID string")
 			return
 		}
@@ -654,4 +654,40 @@ func (d *anyDecoder) str() string {
 	}
 	d.fail()
 	return ""
+}
+
+// parseUUID parses the 36-character hyphenated form, any case.
+func parseUUID(b []byte) (uuid.UUID, bool) {
+	var u uuid.UUID
+	if len(b) != 36 || b[8] != '-' || b[13] != '-' || b[18] != '-' || b[23] != '-' {
+		return u, false
+	}
+	j := 0
+	for i := 0; i < 36; {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			i++
+			continue
+		}
+		hi, ok1 := unhex(b[i])
+		lo, ok2 := unhex(b[i+1])
+		if !ok1 || !ok2 {
+			return u, false
+		}
+		u[j] = hi<<4 | lo
+		j++
+		i += 2
+	}
+	return u, true
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pkgroute/pkgroute/auth"
@@ -95,7 +96,7 @@ type Route[T ID] struct {
 
 	schema      *compiledSchema
 	handlerFunc Handler[T] // the registered handler
-	handler     Handler[T] // handlerFunc behind the checks and the middleware
+	handler     Handler[T] // handlerFunc behind the checks and the middleware (published routes)
 }
 
 // Option configures a route at registration.
@@ -155,6 +156,7 @@ type PackageRouter[T ID] struct {
 	mu     sync.RWMutex
 	routes map[T]*Route[T]
 	pushes map[T]*PushRoute[T]
+	table  atomic.Pointer[map[T]*Route[T]] // published routes, read by Serve
 	mws    []Middleware[T]
 }
 
@@ -173,9 +175,7 @@ func (r *PackageRouter[T]) Use(mw ...Middleware[T]) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.mws = append(r.mws, mw...)
-	for _, rt := range r.routes {
-		rt.handler = nil
-	}
+	r.publish()
 }
 
 // Register adds the handler of pkg id. Every registration must declare its
@@ -220,6 +220,7 @@ func (r *PackageRouter[T]) Register(id T, h Handler[T], opts ...Option) {
 	}
 	rt.handlerFunc = h
 	r.routes[id] = rt
+	r.publish()
 }
 
 func defaultName(id any) string {
@@ -230,11 +231,7 @@ func defaultName(id any) string {
 }
 
 // Route returns the route of id, or nil.
-func (r *PackageRouter[T]) Route(id T) *Route[T] {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	return r.routes[id]
-}
+func (r *PackageRouter[T]) Route(id T) *Route[T] { return r.lookup(id) }
 
 // Routes lists the registered packages ordered by id. The values are copies.
 func (r *PackageRouter[T]) Routes() []Route[T] {
@@ -278,27 +275,31 @@ func (r *PackageRouter[T]) VerifyAll(ids ...T) error {
 	return nil
 }
 
-// chain returns the route's handler wrapped in the middleware, building it
-// on first use.
-func (r *PackageRouter[T]) chain(rt *Route[T]) Handler[T] {
-	r.mu.RLock()
-	h := rt.handler
-	r.mu.RUnlock()
-	if h != nil {
-		return h
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if rt.handler == nil {
-		var inner Handler[T] = HandlerFunc[T](func(ctx context.Context, req *Request[T]) Response {
-			return r.serve(ctx, rt, req)
+// publish builds the table that Serve reads without locks: a copy of every
+// route with its handler wrapped in the middleware. It runs under r.mu, at
+// registration time.
+func (r *PackageRouter[T]) publish() {
+	table := make(map[T]*Route[T], len(r.routes))
+	for id, rt := range r.routes {
+		c := *rt
+		var h Handler[T] = HandlerFunc[T](func(ctx context.Context, req *Request[T]) Response {
+			return r.serve(ctx, &c, req)
 		})
 		for i := len(r.mws) - 1; i >= 0; i-- {
-			inner = r.mws[i](inner)
+			h = r.mws[i](h)
 		}
-		rt.handler = inner
+		c.handler = h
+		table[id] = &c
 	}
-	return rt.handler
+	r.table.Store(&table)
+}
+
+// lookup returns the published route of id, or nil.
+func (r *PackageRouter[T]) lookup(id T) *Route[T] {
+	if t := r.table.Load(); t != nil {
+		return (*t)[id]
+	}
+	return nil
 }
 
 // serve runs the checks that follow the middleware: roles, schema, deadline,
@@ -328,10 +329,9 @@ func (r *PackageRouter[T]) serve(ctx context.Context, rt *Route[T], req *Request
 			resp = Fail(fmt.Errorf("panic: %v", p))
 		}
 	}()
+	// A handler that succeeded keeps its answer even when it ran late; one
+	// that failed because its deadline passed answers timeout (ToError).
 	resp = rt.handlerFunc.ServePackage(ctx, req)
-	if resp.Status == StatusOK && ctx.Err() == context.DeadlineExceeded {
-		resp = Fail(context.DeadlineExceeded)
-	}
 	if resp.Status != StatusOK && resp.Data == nil {
 		e := ToError(resp.Err)
 		if resp.Err == nil {
