@@ -1,6 +1,7 @@
 package ws
 
 import (
+	"context"
 	"log/slog"
 	"net/url"
 	"strings"
@@ -112,6 +113,14 @@ type Config struct {
 	// Broker fans pushes out to the endpoints of other instances; nil
 	// means this endpoint only.
 	Broker Broker
+
+	// OnEvent, when set, is told of every connection's lifecycle: accepted
+	// (authenticated), rejected (origin, authentication, timeout, cap) and
+	// disconnected, and of requests refused by the message rate limit,
+	// e.g. to audit them. The context carries the upgrade
+	// request's values. It runs on the connection's goroutines: it must not
+	// block.
+	OnEvent func(ctx context.Context, ev Event)
 
 	// Logger receives connection errors; nil discards.
 	Logger *slog.Logger
@@ -252,3 +261,34 @@ func (p originPolicy) allow(origins []string, host string) bool {
 type configError struct{ msg string }
 
 func (e *configError) Error() string { return "ws: " + e.msg }
+
+// EventType names a connection lifecycle event.
+type EventType string
+
+// The connection lifecycle events.
+const (
+	EventConnected    EventType = "connected"
+	EventRejected     EventType = "rejected"
+	EventDisconnected EventType = "disconnected"
+	// EventRateLimited: a request refused by the message rate limit (it
+	// never reaches the router and its middleware).
+	EventRateLimited EventType = "rate_limited"
+)
+
+// Event is a connection lifecycle event (Config.OnEvent).
+type Event struct {
+	Type EventType
+	// ConnID identifies the connection; empty for refusals before the
+	// upgrade.
+	ConnID string
+	// Principal is the caller, when known.
+	Principal *auth.Principal
+	// Reason says why a connection was rejected: "origin", "auth",
+	// "auth_timeout" or "limit".
+	Reason string
+	// CloseCode is the close code of a rejected or disconnected connection,
+	// or the HTTP status of a refused upgrade.
+	CloseCode int
+	// PkgID is the pkg_id of a rate-limited request (0 when unreadable).
+	PkgID int64
+}

@@ -325,7 +325,7 @@ func (c *conn[T]) authenticate() bool {
 	mt, data, err := c.ws.ReadMessage()
 	if err != nil {
 		if isTimeout(err) && !c.isClosing() {
-			e.metrics.conn(statusRejectedAuthTimeout)
+			e.rejected(c.ctx, statusRejectedAuthTimeout, c.id, nil, CloseAuthTimeout)
 			c.requestClose(closeReq{code: CloseAuthTimeout, reason: reasonAuthTimeout, frame: true})
 			c.drainRaw()
 			return false
@@ -338,13 +338,13 @@ func (c *conn[T]) authenticate() bool {
 		return false
 	}
 	if !c.checkFrame(mt, data) {
-		e.metrics.conn(statusRejectedAuth)
+		e.rejected(c.ctx, statusRejectedAuth, c.id, nil, CloseUnauthorized)
 		c.discard()
 		return false
 	}
 	p, err := e.verifyFrame(c.ctx, data)
 	if err != nil {
-		e.metrics.conn(statusRejectedAuth)
+		e.rejected(c.ctx, statusRejectedAuth, c.id, nil, CloseUnauthorized)
 		c.requestClose(authCloseReq(err))
 		c.discard()
 		return false
@@ -356,7 +356,7 @@ func (c *conn[T]) authenticate() bool {
 			e.log.Error("ws: connection limiter failed", "error", err)
 			cr = closeReq{code: websocket.CloseInternalServerErr, reason: "connection limiter unavailable", frame: true}
 		} else {
-			e.metrics.conn(statusRejectedLimit)
+			e.rejected(c.ctx, statusRejectedLimit, c.id, p, websocket.ClosePolicyViolation)
 			e.cfg.LimitMetrics.Hit(ratelimit.LimitConnections)
 		}
 		c.requestClose(cr)
@@ -422,6 +422,9 @@ func (c *conn[T]) handle(data []byte) (h head, serve, ok bool) {
 			return h, false, true
 		case !res.Allowed:
 			e.cfg.LimitMetrics.Hit(ratelimit.LimitWebSocket)
+			if e.cfg.OnEvent != nil {
+				e.cfg.OnEvent(c.ctx, Event{Type: EventRateLimited, ConnID: c.id, Principal: c.principal.Load(), PkgID: h.pkgID})
+			}
 			re := router.NewError(router.StatusRateLimited, router.CodeRateLimitExceeded, "Message rate limit exceeded")
 			re.Retry = res.RetryAfter
 			c.reply(h, router.Fail(re))
@@ -685,9 +688,16 @@ func (c *conn[T]) finish() {
 		c.expiry.Stop()
 	}
 	slot, accepted := c.slot, c.accepted
+	code := closeAbnormal
+	if c.closing != nil {
+		code = c.closing.code
+	}
 	c.queue, c.inflight = nil, nil
 	c.mu.Unlock()
 	c.e.remove(c, accepted)
+	if accepted && c.e.cfg.OnEvent != nil {
+		c.e.cfg.OnEvent(c.ctx, Event{Type: EventDisconnected, ConnID: c.id, Principal: c.principal.Load(), CloseCode: code})
+	}
 	if slot {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 5*time.Second)
 		if err := c.e.cfg.Connections.Release(ctx, userKey(c.principal.Load()), c.id); err != nil {

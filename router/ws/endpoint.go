@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -144,7 +145,7 @@ func (e *Endpoint[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !e.origins.allow(r.Header.Values("Origin"), r.Host) {
-		e.metrics.conn(statusRejectedOrigin)
+		e.rejected(r.Context(), statusRejectedOrigin, "", nil, http.StatusForbidden)
 		e.log.Debug("ws: origin not allowed", "path", r.URL.Path, "origin", r.Header.Get("Origin"))
 		auth.WriteError(w, http.StatusForbidden, "origin_not_allowed", "Origin not allowed")
 		return
@@ -155,7 +156,7 @@ func (e *Endpoint[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	token, present, err := e.requestToken(r)
 	if err != nil {
-		e.metrics.conn(statusRejectedAuth)
+		e.rejected(r.Context(), statusRejectedAuth, "", nil, http.StatusUnauthorized)
 		e.log.Debug("ws: upgrade refused", "path", r.URL.Path, "reason", auth.Reason(err))
 		challenge := `Bearer error="invalid_token"`
 		if errors.Is(err, errQueryToken) {
@@ -176,7 +177,7 @@ func (e *Endpoint[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				auth.WriteError(w, http.StatusServiceUnavailable, errkind.Unavailable.Code(), "Authentication unavailable")
 				return
 			}
-			e.metrics.conn(statusRejectedAuth)
+			e.rejected(r.Context(), statusRejectedAuth, "", nil, http.StatusUnauthorized)
 			e.log.Debug("ws: upgrade refused", "path", r.URL.Path, "reason", auth.Reason(err))
 			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 			auth.WriteError(w, http.StatusUnauthorized, errkind.Unauthenticated.Code(), auth.Message(err))
@@ -190,7 +191,7 @@ func (e *Endpoint[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if !ok {
-			e.metrics.conn(statusRejectedLimit)
+			e.rejected(r.Context(), statusRejectedLimit, "", p, http.StatusTooManyRequests)
 			e.cfg.LimitMetrics.Hit(ratelimit.LimitConnections)
 			w.Header().Set("Retry-After", strconv.Itoa(int(max(e.cfg.ConnLimitRetryAfter.Round(time.Second)/time.Second, 1))))
 			auth.WriteError(w, http.StatusTooManyRequests, "connection_limit_exceeded", "Maximum concurrent connections exceeded")
@@ -307,9 +308,21 @@ func (e *Endpoint[T]) track(c *conn[T]) bool {
 	return true
 }
 
+// rejected counts a refused connection and reports it to OnEvent.
+func (e *Endpoint[T]) rejected(ctx context.Context, status, connID string, p *auth.Principal, code int) {
+	e.metrics.conn(status)
+	if e.cfg.OnEvent != nil {
+		e.cfg.OnEvent(ctx, Event{Type: EventRejected, ConnID: connID, Principal: p,
+			Reason: strings.TrimPrefix(status, "rejected_"), CloseCode: code})
+	}
+}
+
 // accepted counts an authenticated connection and indexes it by user.
 func (e *Endpoint[T]) accepted(c *conn[T]) {
 	e.metrics.conn(statusAccepted)
+	if e.cfg.OnEvent != nil {
+		e.cfg.OnEvent(c.ctx, Event{Type: EventConnected, ConnID: c.id, Principal: c.principal.Load()})
+	}
 	e.metrics.activeAdd(1)
 	e.active.Add(1)
 	u := userKey(c.principal.Load())
