@@ -209,6 +209,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MessageRate:           ratelimit.Rate{Limit: offIfZero(cfg.WSMessageRate), Window: time.Minute},
 		MaxConsecutiveLimited: offIfZero(cfg.WSAbuseCloseAfter),
 		MaxMessageSize:        cfg.WSMaxMessageSize,
+		OnEvent:               wsAuditEvents(auditLog, pkgs),
 		Logger:                log,
 		Registerer:            reg,
 	}

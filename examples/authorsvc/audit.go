@@ -1,13 +1,18 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/pkgroute/pkgroute/audit"
 	"github.com/pkgroute/pkgroute/auth"
 	"github.com/pkgroute/pkgroute/middleware"
+	"github.com/pkgroute/pkgroute/router"
+	"github.com/pkgroute/pkgroute/router/ws"
 )
 
 // requestInfo gives the audit trail the client IP, user agent and
@@ -47,6 +52,50 @@ func auditHTTP(l *audit.Logger) func(http.Handler) http.Handler {
 			return false
 		},
 	})
+}
+
+// wsAuditEvents records WebSocket connects, authentication failures,
+// disconnects and rate-limited messages (which never reach the router).
+func wsAuditEvents(l *audit.Logger, pkgs *router.PackageRouter[PkgID]) func(context.Context, ws.Event) {
+	if l == nil {
+		return nil
+	}
+	return func(ctx context.Context, ev ws.Event) {
+		e := audit.Entry{Resource: "/web"}
+		switch ev.Type {
+		case ws.EventConnected:
+			e.ActionType = audit.ActionWSConnect
+		case ws.EventDisconnected:
+			e.ActionType = audit.ActionWSDisconnect
+			e.ResponseStatus = audit.Status(ev.CloseCode)
+		case ws.EventRejected:
+			e.ActionType, e.Outcome = audit.ActionWSAuthFailed, audit.Error
+			if ev.Reason == "limit" {
+				e.ActionType, e.Outcome = "WS:CONNECTION_LIMIT", audit.RateLimited
+			} else if ev.Reason == "origin" {
+				e.ActionType, e.Outcome = "WS:ORIGIN_REJECTED", audit.PermissionDenied
+			}
+			e.ResponseStatus = audit.Status(ev.CloseCode)
+			e.ErrorMessage = "connection rejected: " + ev.Reason
+		case ws.EventRateLimited:
+			name := fmt.Sprintf("PKG_%d", ev.PkgID)
+			if rt := pkgs.Route(PkgID(ev.PkgID)); rt != nil {
+				name = rt.Name
+			}
+			e.ActionType, e.Resource, e.Outcome = "WS:"+name, strconv.FormatInt(ev.PkgID, 10), audit.RateLimited
+			e.ResponseStatus = audit.Status(int(router.StatusRateLimited))
+			e.ErrorMessage = router.CodeRateLimitExceeded
+		default:
+			return
+		}
+		if p := ev.Principal; p != nil {
+			e.UserID, e.Username, e.UserRoles = p.ID, p.Username, p.Roles
+		}
+		if ri, ok := audit.RequestInfoFrom(ctx); ok {
+			e.IPAddress, e.UserAgent, e.RequestID = ri.IP, ri.UserAgent, ri.RequestID
+		}
+		_ = l.Log(ctx, e)
+	}
 }
 
 // auditRoutes serve the audit trail to admins.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pkgroute/pkgroute/router/ws/wstest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -71,6 +73,13 @@ func TestAuditTrail(t *testing.T) {
 		assert.NotContains(t, string(data), "abc.def.ghi")
 		assert.NotContains(t, string(data), `"x"`)
 
+		page = a.auditLogs(t, admin, "action_type=WS:CONNECT&username=writer")
+		assert.Equal(t, "success", page.Items[0]["outcome"])
+		_, err = a.dialErr(t, writer+"x")
+		require.Error(t, err)
+		page = a.auditLogs(t, admin, "action_type=WS:AUTH_FAILED")
+		assert.Equal(t, "error", page.Items[0]["outcome"])
+
 		today := time.Now().UTC().Format(time.DateOnly)
 		all := a.auditLogs(t, admin, "start_date="+today+"&end_date="+today)
 		assert.GreaterOrEqual(t, all.Meta.Total, 5)
@@ -101,4 +110,15 @@ func TestAuditTrail(t *testing.T) {
 		}
 		assert.False(t, strings.Contains(string(body), "hunter2"))
 	})
+}
+
+func (a *app) dialErr(t *testing.T, token string) (any, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := wstest.Dial(ctx, a.wsURL(), token)
+	if err == nil {
+		_ = c.Close()
+	}
+	return c, err
 }
