@@ -22,12 +22,23 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// removeBinary deletes the binary built by buildBinary, if any (TestMain).
+func removeBinary() {
+	if builtDir != "" {
+		_ = os.RemoveAll(builtDir)
+	}
+}
+
+// builtDir holds the binary of buildBinary; empty until it ran.
+var builtDir string
+
 // buildBinary builds the service once per test binary.
 var buildBinary = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "authorsvc-bin-")
 	if err != nil {
 		return "", err
 	}
+	builtDir = dir
 	bin := filepath.Join(dir, "authorsvc")
 	args := append([]string{"build"}, buildFlags...)
 	out, err := exec.Command("go", append(args, "-o", bin, ".")...).CombinedOutput()
@@ -44,7 +55,6 @@ var buildBinary = sync.OnceValues(func() (string, error) {
 func TestSIGTERM(t *testing.T) {
 	bin, err := buildBinary()
 	require.NoError(t, err)
-	t.Cleanup(func() { os.RemoveAll(filepath.Dir(bin)) })
 	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	dir := t.TempDir()
 	cmd := exec.Command(bin)
