@@ -1,8 +1,7 @@
 package audit
 
 import (
-	"errors"
-
+	"github.com/pkgroute/pkgroute/internal/promreg"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -48,13 +47,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}),
 	}
-	m.logs = register(reg, m.logs)
-	m.written = register(reg, m.written)
-	m.dropped = register(reg, m.dropped)
-	m.queue = register(reg, m.queue)
-	m.batch = register(reg, m.batch)
-	m.errs = register(reg, m.errs)
-	m.writeTime = register(reg, m.writeTime)
+	m.logs = promreg.MustRegister(reg, m.logs)
+	m.written = promreg.MustRegister(reg, m.written)
+	m.dropped = promreg.MustRegister(reg, m.dropped)
+	m.queue = promreg.MustRegister(reg, m.queue)
+	m.batch = promreg.MustRegister(reg, m.batch)
+	m.errs = promreg.MustRegister(reg, m.errs)
+	m.writeTime = promreg.MustRegister(reg, m.writeTime)
 	for i, r := range dropReasons {
 		m.byReason[i] = m.dropped.WithLabelValues(string(r))
 	}
@@ -73,19 +72,4 @@ func (m *metrics) produced(o Outcome) {
 		return
 	}
 	m.other.Inc()
-}
-
-// register registers c, or returns the collector already registered under
-// the same description.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic("audit: register metrics: " + err.Error())
-	}
-	return c
 }

@@ -1,11 +1,11 @@
 package middleware
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/pkgroute/pkgroute/internal/promreg"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -60,31 +60,16 @@ func NewMetrics(cfg MetricsConfig) (*Metrics, error) {
 		return m, nil
 	}
 	var err error
-	if m.requests, err = register(cfg.Registerer, m.requests); err != nil {
+	if m.requests, err = promreg.Register(cfg.Registerer, m.requests); err != nil {
 		return nil, err
 	}
-	if m.duration, err = register(cfg.Registerer, m.duration); err != nil {
+	if m.duration, err = promreg.Register(cfg.Registerer, m.duration); err != nil {
 		return nil, err
 	}
-	if m.inProgress, err = register(cfg.Registerer, m.inProgress); err != nil {
+	if m.inProgress, err = promreg.Register(cfg.Registerer, m.inProgress); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-// register registers c, or returns the equal collector already registered.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	if err == nil {
-		return c, nil
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	return c, err
 }
 
 // Middleware counts and times every request passing through it. A request

@@ -1,8 +1,7 @@
 package ratelimit
 
 import (
-	"errors"
-
+	"github.com/pkgroute/pkgroute/internal/promreg"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -108,15 +107,5 @@ func (d DecisionCounters) Count(allowed bool, err error) {
 // registerCounterVec registers a counter vector with reg, or returns the one
 // already registered under the same name and labels.
 func registerCounterVec(reg prometheus.Registerer, opts prometheus.CounterOpts, labels ...string) *prometheus.CounterVec {
-	c := prometheus.NewCounterVec(opts, labels)
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(*prometheus.CounterVec); ok {
-				return existing
-			}
-		}
-		panic("ratelimit: register " + opts.Name + ": " + err.Error())
-	}
-	return c
+	return promreg.MustRegister(reg, prometheus.NewCounterVec(opts, labels))
 }

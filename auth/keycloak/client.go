@@ -18,6 +18,7 @@ import (
 
 	"github.com/pkgroute/pkgroute/auth"
 	"github.com/pkgroute/pkgroute/internal/errkind"
+	"github.com/pkgroute/pkgroute/internal/promreg"
 )
 
 // Defaults of ClientConfig.
@@ -151,14 +152,14 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 }
 
 func (c *Client) initMetrics(reg prometheus.Registerer) error {
-	attempts, err := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	attempts, err := promreg.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "keycloak_auth_attempts_total",
 		Help: "Login and refresh attempts at the identity provider by outcome (success, failure, error).",
 	}, []string{"status"}))
 	if err != nil {
 		return fmt.Errorf("keycloak: metrics: %w", err)
 	}
-	c.duration, err = register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	c.duration, err = promreg.Register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "keycloak_operation_duration_seconds",
 		Help:    "Duration of calls to the identity provider by operation.",
 		Buckets: prometheus.DefBuckets,
@@ -166,14 +167,14 @@ func (c *Client) initMetrics(reg prometheus.Registerer) error {
 	if err != nil {
 		return fmt.Errorf("keycloak: metrics: %w", err)
 	}
-	state, err := register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
+	state, err := promreg.Register(reg, prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "circuit_breaker_state",
 		Help: "Circuit breaker state by service: 0 closed, 1 open, 2 half-open.",
 	}, []string{"service"}))
 	if err != nil {
 		return fmt.Errorf("keycloak: metrics: %w", err)
 	}
-	c.changes, err = register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	c.changes, err = promreg.Register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "circuit_breaker_state_changes_total",
 		Help: "Circuit breaker transitions by service.",
 	}, []string{"service", "from_state", "to_state"}))

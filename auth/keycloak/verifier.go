@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pkgroute/pkgroute/auth"
+	"github.com/pkgroute/pkgroute/internal/promreg"
 )
 
 // Defaults of Config.
@@ -170,14 +171,14 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 	empty := keySet{}
 	v.keys.Store(&empty)
 
-	validations, err := register(cfg.Registerer, prometheus.NewCounterVec(prometheus.CounterOpts{
+	validations, err := promreg.Register(cfg.Registerer, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "auth_token_validations_total",
 		Help: "Bearer token validations by outcome (valid, expired, invalid, error).",
 	}, []string{"status"}))
 	if err != nil {
 		return nil, fmt.Errorf("keycloak: metrics: %w", err)
 	}
-	refreshes, err := register(cfg.Registerer, prometheus.NewCounterVec(prometheus.CounterOpts{
+	refreshes, err := promreg.Register(cfg.Registerer, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "auth_jwks_refresh_total",
 		Help: "JWKS fetches by outcome (success, error).",
 	}, []string{"outcome"}))

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pkgroute/pkgroute/internal/promreg"
 	"github.com/pkgroute/pkgroute/ratelimit"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -424,15 +425,5 @@ func (b *backend) finish(ctx context.Context, op string, start time.Time, err er
 }
 
 func registerHistogramVec(reg prometheus.Registerer, opts prometheus.HistogramOpts, labels ...string) *prometheus.HistogramVec {
-	h := prometheus.NewHistogramVec(opts, labels)
-	if err := reg.Register(h); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(*prometheus.HistogramVec); ok {
-				return existing
-			}
-		}
-		panic("redislimit: register " + opts.Name + ": " + err.Error())
-	}
-	return h
+	return promreg.MustRegister(reg, prometheus.NewHistogramVec(opts, labels))
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pkgroute/pkgroute/internal/promreg"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/uptrace/bun"
 )
@@ -35,28 +36,13 @@ func newQueryHook(reg prometheus.Registerer, logger *slog.Logger, slowAt time.Du
 		Help: "Database queries slower than the slow-query threshold, by operation.",
 	}, []string{"operation"})
 	var err error
-	if h.duration, err = register(reg, duration); err != nil {
+	if h.duration, err = promreg.Register(reg, duration); err != nil {
 		return nil, err
 	}
-	if h.slow, err = register(reg, slow); err != nil {
+	if h.slow, err = promreg.Register(reg, slow); err != nil {
 		return nil, err
 	}
 	return h, nil
-}
-
-// register registers c, or returns the collector already registered under
-// its name (several databases of one process share the metrics).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, err
-	}
-	return c, nil
 }
 
 // BeforeQuery implements bun.QueryHook.

@@ -2,10 +2,10 @@ package routermw
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"time"
 
+	"github.com/pkgroute/pkgroute/internal/promreg"
 	"github.com/pkgroute/pkgroute/router"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -21,10 +21,10 @@ func Metrics[T router.ID](reg prometheus.Registerer) router.Middleware[T] {
 	if reg == nil {
 		return func(next router.Handler[T]) router.Handler[T] { return next }
 	}
-	total := register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+	total := promreg.MustRegister(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "pkg_requests_total", Help: "Package requests by pkg_id, transport and status_code.",
 	}, []string{"pkg_id", "transport", "status_code"}))
-	duration := register(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	duration := promreg.MustRegister(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "pkg_request_duration_seconds", Help: "Duration of package requests.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 	}, []string{"pkg_id", "transport"}))
@@ -42,19 +42,4 @@ func Metrics[T router.ID](reg prometheus.Registerer) router.Middleware[T] {
 			return resp
 		})
 	}
-}
-
-// register registers c, or returns the collector already registered under
-// the same description.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic("routermw: register metrics: " + err.Error())
-	}
-	return c
 }

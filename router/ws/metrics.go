@@ -1,9 +1,9 @@
 package ws
 
 import (
-	"errors"
 	"strconv"
 
+	"github.com/pkgroute/pkgroute/internal/promreg"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -32,43 +32,28 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		return nil
 	}
 	return &metrics{
-		active: register(reg, prometheus.NewGauge(prometheus.GaugeOpts{
+		active: promreg.MustRegister(reg, prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ws_connections_active", Help: "Authenticated WebSocket connections open now.",
 		})),
-		conns: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		conns: promreg.MustRegister(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ws_connections_total", Help: "WebSocket connection attempts by outcome.",
 		}, []string{"status"})),
-		received: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+		received: promreg.MustRegister(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ws_messages_received_total", Help: "WebSocket data messages received.",
 		})),
-		sent: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+		sent: promreg.MustRegister(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ws_messages_sent_total", Help: "WebSocket data messages sent (replies, auth_ok and pushes).",
 		})),
-		closes: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		closes: promreg.MustRegister(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ws_closes_total", Help: "Closed WebSocket connections by close code (1006: dropped without a close frame).",
 		}, []string{"code"})),
-		push: register(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		push: promreg.MustRegister(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ws_push_total", Help: "Server pushes by target scope (connection, user, role, all).",
 		}, []string{"scope"})),
-		brokerErrors: register(reg, prometheus.NewCounter(prometheus.CounterOpts{
+		brokerErrors: promreg.MustRegister(reg, prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ws_broadcast_errors_total", Help: "Failures to publish to or receive from the push broker.",
 		})),
 	}
-}
-
-// register registers c, or returns the collector already registered in
-// its place.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic("ws: register metrics: " + err.Error())
-	}
-	return c
 }
 
 func (m *metrics) conn(status string) {
