@@ -96,10 +96,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	var background []func(context.Context) error
 	var auditLog *audit.Logger
 	auditSink := audit.NewBunSink(db, audit.BunConfig{})
+	// The table exists even with the audit log off: /audit-logs still
+	// answers (with the entries of earlier runs).
+	if err := auditSink.CreateTable(ctx); err != nil {
+		return fmt.Errorf("audit table: %w", err)
+	}
 	if cfg.AuditEnabled {
-		if err := auditSink.CreateTable(ctx); err != nil {
-			return fmt.Errorf("audit table: %w", err)
-		}
 		auditLog = audit.New(audit.Config{
 			Sink:          auditSink,
 			QueueSize:     cfg.AuditQueueMaxSize,
@@ -161,6 +163,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("token verifier: %w", err)
 	}
 	defer verifier.Close()
+	background = append(background, verifier.Run) // periodic key set refresh
 	loginClient, err := keycloak.NewClient(login)
 	if err != nil {
 		return fmt.Errorf("login client: %w", err)

@@ -99,3 +99,13 @@ func TestBadConfigurationExitsWith2(t *testing.T) {
 	assert.Contains(t, string(out), "RATE_LIMIT_PER_MINUTE")
 	assert.NotContains(t, string(out), "goroutine")
 }
+
+func TestAuditDisabled(t *testing.T) {
+	a := startApp(t, map[string]string{"AUDIT_LOG_ENABLED": "false"})
+	admin := a.token(t, "admin")
+	res, _ := a.do(t, "POST", "/api/pkg/10", admin, `{"data":{}}`)
+	require.Equal(t, 200, res.StatusCode)
+	res, body := a.do(t, "GET", "/audit-logs", admin, "")
+	require.Equal(t, 200, res.StatusCode, "%s", body)
+	assert.Contains(t, string(body), `"total":0`)
+}
