@@ -24,6 +24,7 @@ import (
 	"github.com/pkgroute/pkgroute/middleware"
 	"github.com/pkgroute/pkgroute/middleware/health"
 	"github.com/pkgroute/pkgroute/ratelimit"
+	"github.com/pkgroute/pkgroute/rbac"
 	"github.com/pkgroute/pkgroute/ratelimit/redislimit"
 	"github.com/pkgroute/pkgroute/repository"
 	"github.com/pkgroute/pkgroute/repository/dbmigrate"
@@ -70,7 +71,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if *listRoutes {
 		pkgs := router.New[PkgID](router.Config{Logger: log})
 		registerPackages(pkgs, listingCommands())
-		printRoutes(stdout, pkgs, authorRoutes(authorCommands{}))
+		printRoutes(stdout, pkgs, append(authorRoutes(authorCommands{}), auditRoutes(nil)...))
 		return nil
 	}
 
@@ -378,24 +379,30 @@ func printRoutes(w io.Writer, r *router.PackageRouter[PkgID], routes []httpRoute
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "HTTP routes:")
+	rules := make([]rbac.Rule, 0, len(routes))
 	for _, route := range routes {
-		fmt.Fprintf(w, "  %-28s roles: %s\n", route.pattern, strings.Join(route.roles, ","))
+		rules = append(rules, rbac.Rule{Transport: "http", Name: route.pattern, Access: rbac.RolesRequired, Roles: route.roles})
 	}
 	for _, route := range otherRoutes {
-		fmt.Fprintf(w, "  %-28s %s\n", route.pattern, route.access)
+		rules = append(rules, rbac.Rule{Transport: "http", Name: route.pattern, Access: route.access})
 	}
+	_, _ = rbac.NewTable(rules...).WriteTo(w)
 }
 
-// otherRoutes documents the service's other HTTP routes for -routes.
-var otherRoutes = []struct{ pattern, access string }{
-	{"POST /auth/login", "anyone"},
-	{"POST /auth/refresh", "anyone"},
-	{"POST /api/pkg/{pkg_id}", "as the package"},
-	{"GET /api/packages", "anyone (lists what the caller may use)"},
-	{"GET /health", "anyone"},
-	{"GET /metrics", "anyone"},
-	{"GET /web", "WebSocket; any signed-in caller (header or first-message auth)"},
-	{"GET /dev/jwks", "anyone (development issuer only)"},
+// otherRoutes documents the service's other HTTP routes for -routes. The
+// package bridge answers as each package's own access says.
+var otherRoutes = []struct {
+	pattern string
+	access  rbac.Access
+}{
+	{"POST /auth/login", rbac.Public},
+	{"POST /auth/refresh", rbac.Public},
+	{"POST /api/pkg/{pkg_id}", rbac.Public},
+	{"GET /api/packages", rbac.Public},
+	{"GET /health", rbac.Public},
+	{"GET /metrics", rbac.Public},
+	{"GET /web", rbac.Authenticated},
+	{"GET /dev/jwks", rbac.Public},
 }
 
 func printWelcome(w io.Writer, cfg *config, baseURL string) {

@@ -161,6 +161,8 @@ func TestRoutesFlag(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, out.String(), "PING")
 	assert.Contains(t, out.String(), "POST /api/pkg/{pkg_id}")
+	assert.Contains(t, out.String(), "GET /audit-logs")
+	assert.Contains(t, out.String(), "GET_PAGINATED_AUTHORS")
 }
 
 func TestBadConfiguration(t *testing.T) {
