@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,28 +22,10 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) { removeBinary() }))
 }
 
-// syncBuffer is an io.Writer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type app struct {
 	base   string
-	stdout *syncBuffer
-	stderr *syncBuffer
+	stdout *testenv.Buffer
+	stderr *testenv.Buffer
 }
 
 // startApp runs the service on a free port with env on top of test
@@ -56,7 +37,7 @@ func startApp(t *testing.T, env map[string]string) *app {
 	for k, v := range env {
 		vars[k] = v
 	}
-	a := &app{base: "http://" + addr, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	a := &app{base: "http://" + addr, stdout: &testenv.Buffer{}, stderr: &testenv.Buffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {

@@ -60,7 +60,7 @@ func TestSIGTERM(t *testing.T) {
 	cmd := exec.Command(bin)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "HTTP_ADDR="+addr, "SHUTDOWN_TIMEOUT_SECONDS=5", "WS_MESSAGE_RATE_LIMIT=0", "LOG_FORMAT=json")
-	var stderr syncBuffer
+	var stderr testenv.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	require.NoError(t, cmd.Start())
 	exited := make(chan error, 1)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/pkgroute/pkgroute/internal/testenv"
 	"github.com/pkgroute/pkgroute/router"
 	"github.com/pkgroute/pkgroute/router/ws/wstest"
 	"github.com/stretchr/testify/assert"
@@ -209,7 +210,7 @@ func TestWebSocketRefusals(t *testing.T) {
 func TestGracefulShutdownDeliversAndCloses1001(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	vars := map[string]string{"HTTP_ADDR": addr, "DATABASE_URL": "sqlite::memory:", "RATE_LIMIT_PER_MINUTE": "100000"}
-	a := &app{base: "http://" + addr, stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	a := &app{base: "http://" + addr, stdout: &testenv.Buffer{}, stderr: &testenv.Buffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)

@@ -1,7 +1,6 @@
 package dbopen_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -111,27 +109,9 @@ func TestPostgres(t *testing.T) {
 	assert.Equal(t, 42, n)
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent log writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestMetricsAndSlowQueries(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	var logs syncBuffer
+	var logs testenv.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	ctx := context.Background()
 
@@ -195,7 +175,7 @@ func slowCount(t *testing.T, reg *prometheus.Registry, op string) float64 {
 
 func TestStartupWaitGivesUp(t *testing.T) {
 	port := testenv.FreePort(t)
-	var logs syncBuffer
+	var logs testenv.Buffer
 	start := time.Now()
 	_, err := dbopen.Open(context.Background(),
 		"postgres://postgres@127.0.0.1:"+strconv.Itoa(port)+"/postgres?sslmode=disable&connect_timeout=1",
@@ -216,7 +196,7 @@ func TestStartupWaitGivesUp(t *testing.T) {
 func TestStartupWaitsForServer(t *testing.T) {
 	srv := testenv.StartPostgres(t)
 	srv.Stop("fast")
-	var logs syncBuffer
+	var logs testenv.Buffer
 	type result struct {
 		db  *bun.DB
 		err error

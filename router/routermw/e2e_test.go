@@ -1,7 +1,6 @@
 package routermw_test
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
@@ -32,23 +30,6 @@ const (
 	jwt        = jwtHeader + "." + jwtPayload + "." + jwtSig
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestNoBearerTokenPersistedOrLogged runs packages over the HTTP bridge and
 // the WebSocket entry point and plain HTTP routes with the caller's bearer
 // token placed everywhere a client controls, then greps every stored row
@@ -62,7 +43,7 @@ func TestNoBearerTokenPersistedOrLogged(t *testing.T) {
 	store := audit.NewBunSink(db, audit.BunConfig{})
 	require.NoError(t, store.CreateTable(ctx))
 
-	var logs syncBuffer
+	var logs testenv.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	slogSink := audit.SlogSink(logger)
 	sink := audit.SinkFunc(func(ctx context.Context, es []audit.Entry) error {
