@@ -1,9 +1,14 @@
 package repository
 
 import (
+	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
+	"io"
+	"net"
 	"strings"
+	"time"
 
 	"github.com/pkgroute/pkgroute/internal/errkind"
 )
@@ -24,7 +29,17 @@ var (
 	// ErrInvalidCursor means a pagination cursor could not be decoded or
 	// was not issued for this table.
 	ErrInvalidCursor = errkind.New(errkind.InvalidData, "invalid cursor")
+	// ErrUnavailable means the database could not be reached: a refused,
+	// broken or reset connection, or a server shutting down. Its wire kind
+	// is service_unavailable, with a retry hint of one second.
+	ErrUnavailable error = unavailable{}
 )
+
+type unavailable struct{}
+
+func (unavailable) Error() string             { return "database unavailable" }
+func (unavailable) ErrorKind() errkind.Kind   { return errkind.Unavailable }
+func (unavailable) RetryAfter() time.Duration { return time.Second }
 
 // Error is the error returned by repository operations that failed in the
 // database. It names the operation and the table; Unwrap gives the sentinel
@@ -36,12 +51,16 @@ type Error struct {
 	Err   error  // the underlying error
 }
 
-// Error returns "op table: reason".
+// Error returns "op table: reason" ("op: reason" without a table).
 func (e *Error) Error() string {
-	if e.Kind != nil {
-		return e.Op + " " + e.Table + ": " + e.Kind.Error()
+	where := e.Op
+	if e.Table != "" {
+		where += " " + e.Table
 	}
-	return e.Op + " " + e.Table + ": " + e.Err.Error()
+	if e.Kind != nil {
+		return where + ": " + e.Kind.Error()
+	}
+	return where + ": " + e.Err.Error()
 }
 
 // Unwrap returns the sentinel, if any, and the underlying error.
@@ -70,8 +89,28 @@ func MapError(op, table string, err error) error {
 		return &Error{Op: op, Table: table, Kind: ErrNotFound, Err: err}
 	case IsUniqueViolation(err):
 		return &Error{Op: op, Table: table, Kind: ErrConflict, Err: err}
+	case IsUnavailable(err):
+		return &Error{Op: op, Table: table, Kind: ErrUnavailable, Err: err}
 	}
 	return &Error{Op: op, Table: table, Err: err}
+}
+
+// IsUnavailable reports whether err means the database could not be
+// reached: a network error, a broken connection (driver.ErrBadConn, an
+// unexpected EOF), or PostgreSQL's connection exceptions (SQLSTATE class 08)
+// and shutdown codes (57P01-57P03). Context cancellation and deadlines are
+// not: they belong to the caller.
+func IsUnavailable(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var pg interface{ SQLState() string }
+	if errors.As(err, &pg) {
+		s := pg.SQLState()
+		return strings.HasPrefix(s, "08") || s == "57P01" || s == "57P02" || s == "57P03"
+	}
+	var ne net.Error
+	return errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne)
 }
 
 // IsUniqueViolation reports whether err is a unique (or primary key)

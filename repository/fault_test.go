@@ -107,7 +107,8 @@ func TestPostgresRestart(t *testing.T) {
 	for _, f := range failures {
 		assert.NotErrorIs(t, f.err, repository.ErrNotFound, "a lost connection is not 'not found'")
 		assert.NotErrorIs(t, f.err, repository.ErrConflict, "a lost connection is not a conflict")
-		assert.Equal(t, errkind.Internal, errkind.Of(f.err))
+		assert.ErrorIs(t, f.err, repository.ErrUnavailable, "a lost connection is service_unavailable: %v", f.err)
+		assert.Equal(t, errkind.Unavailable, errkind.Of(f.err))
 		assert.NotEmpty(t, f.err.Error())
 		messages[f.err.Error()] = true
 	}

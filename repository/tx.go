@@ -3,7 +3,6 @@ package repository
 import (
 	"context"
 	"database/sql"
-	"fmt"
 
 	"github.com/uptrace/bun"
 )
@@ -47,7 +46,7 @@ func (t *Transactor) InTx(ctx context.Context, fn func(ctx context.Context) erro
 	})
 	if err != nil && fnErr == nil {
 		// BEGIN or COMMIT failed.
-		return fmt.Errorf("repository: transaction: %w", err)
+		return MapError("transaction", "", err)
 	}
 	return err
 }
