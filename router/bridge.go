@@ -3,6 +3,7 @@ package router
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -156,27 +157,10 @@ type PushRoute[T ID] struct {
 // name and optionally its schema. A duplicate id or a missing access
 // declaration panics.
 func (r *PackageRouter[T]) DeclarePush(id T, opts ...Option) {
-	var c routeConfig
-	for _, o := range opts {
-		o(&c)
-	}
-	name := c.name
-	if name == "" {
-		name = defaultName(id)
-	}
-	if c.access == accessUnset {
-		panic("router: push pkg_id " + strconv.FormatInt(int64(id), 10) + " (" + name + "): no access declared")
-	}
-	p := PushRoute[T]{ID: id, Name: name, Access: c.access}
-	if c.access == AccessRoles {
-		p.Roles = slices.Clone(c.roles)
-	}
-	if c.hasSchema {
-		cs, err := compileSchema("push-"+strconv.FormatInt(int64(id), 10), c.schema)
-		if err != nil {
-			panic("router: push pkg_id " + strconv.FormatInt(int64(id), 10) + ": invalid schema: " + err.Error())
-		}
-		p.Schema = cs.doc
+	d := declare("push pkg_id", id, opts)
+	p := PushRoute[T]{ID: id, Name: d.name, Access: d.access, Roles: d.roles}
+	if d.compiled != nil {
+		p.Schema = d.compiled.doc
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -184,7 +168,7 @@ func (r *PackageRouter[T]) DeclarePush(id T, opts ...Option) {
 		r.pushes = make(map[T]*PushRoute[T])
 	}
 	if _, dup := r.pushes[id]; dup {
-		panic("router: push pkg_id " + strconv.FormatInt(int64(id), 10) + " declared twice")
+		panic(fmt.Sprintf("router: push pkg_id %d declared twice", id))
 	}
 	r.pushes[id] = &p
 }

@@ -182,45 +182,63 @@ func (r *PackageRouter[T]) Use(mw ...Middleware[T]) {
 // access with Roles, Authenticated or Public. A duplicate id, a missing access
 // declaration or an invalid schema panics.
 func (r *PackageRouter[T]) Register(id T, h Handler[T], opts ...Option) {
-	var c routeConfig
-	for _, o := range opts {
-		o(&c)
-	}
-	name := c.name
-	if name == "" {
-		name = defaultName(id)
-	}
+	d := declare("pkg_id", id, opts)
 	if h == nil {
-		panic(fmt.Sprintf("router: pkg_id %d (%s): nil handler", id, name))
+		panic(fmt.Sprintf("router: pkg_id %d (%s): nil handler", id, d.name))
 	}
-	if c.access == accessUnset {
-		panic(fmt.Sprintf("router: pkg_id %d (%s): no access declared; use router.Roles, router.Authenticated or router.Public", id, name))
-	}
-	if c.access == AccessRoles && len(c.roles) == 0 {
-		panic(fmt.Sprintf("router: pkg_id %d (%s): router.Roles needs at least one role", id, name))
-	}
-	rt := &Route[T]{ID: id, Name: name, Access: c.access, Paginated: c.paginated, Timeout: c.timeout}
-	if c.access == AccessRoles {
-		rt.Roles = slices.Clone(c.roles)
-	}
+	rt := &Route[T]{ID: id, Name: d.name, Access: d.access, Roles: d.roles, Paginated: d.paginated, Timeout: d.timeout, schema: d.compiled}
 	if rt.Timeout <= 0 {
 		rt.Timeout = DefaultTimeout
 	}
-	if c.hasSchema {
-		cs, err := compileSchema(strconv.FormatInt(int64(id), 10), c.schema)
-		if err != nil {
-			panic(fmt.Sprintf("router: pkg_id %d (%s): invalid schema: %v", id, name, err))
-		}
-		rt.schema, rt.Schema = cs, cs.doc
+	if d.compiled != nil {
+		rt.Schema = d.compiled.doc
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if old, dup := r.routes[id]; dup {
-		panic(fmt.Sprintf("router: pkg_id %d registered twice (%s and %s)", id, old.Name, name))
+		panic(fmt.Sprintf("router: pkg_id %d registered twice (%s and %s)", id, old.Name, d.name))
 	}
 	rt.handlerFunc = h
 	r.routes[id] = rt
 	r.publish()
+}
+
+// declared is a registration's options, checked.
+type declared struct {
+	routeConfig
+	name     string
+	roles    []string // a copy; nil unless access is AccessRoles
+	compiled *compiledSchema
+}
+
+// declare applies opts for the package id (what names it in panics: "pkg_id"
+// or "push pkg_id") and checks them: an access level must be declared,
+// Roles needs a role, and the schema must compile.
+func declare[T ID](what string, id T, opts []Option) declared {
+	var d declared
+	for _, o := range opts {
+		o(&d.routeConfig)
+	}
+	d.name = d.routeConfig.name
+	if d.name == "" {
+		d.name = defaultName(id)
+	}
+	switch {
+	case d.access == accessUnset:
+		panic(fmt.Sprintf("router: %s %d (%s): no access declared; use router.Roles, router.Authenticated or router.Public", what, id, d.name))
+	case d.access == AccessRoles && len(d.routeConfig.roles) == 0:
+		panic(fmt.Sprintf("router: %s %d (%s): router.Roles needs at least one role", what, id, d.name))
+	case d.access == AccessRoles:
+		d.roles = slices.Clone(d.routeConfig.roles)
+	}
+	if d.hasSchema {
+		cs, err := compileSchema(strings.ReplaceAll(what, " ", "-")+"-"+strconv.FormatInt(int64(id), 10), d.schema)
+		if err != nil {
+			panic(fmt.Sprintf("router: %s %d (%s): invalid schema: %v", what, id, d.name, err))
+		}
+		d.compiled = cs
+	}
+	return d
 }
 
 func defaultName(id any) string {

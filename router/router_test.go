@@ -324,6 +324,11 @@ func TestRegistrationMistakesPanic(t *testing.T) {
 	assert.Panics(t, func() { r.Register(4, noop, Public(), Schema(`{"type": 12}`)) }, "invalid schema")
 	assert.Panics(t, func() { r.Register(5, noop, Public(), Schema(`{not json`)) }, "schema not JSON")
 	assert.Panics(t, func() { r.Register(6, nil, Public()) }, "nil handler")
+	r.DeclarePush(100, Roles("a"))
+	assert.PanicsWithValue(t, "router: push pkg_id 100 declared twice", func() { r.DeclarePush(100, Public()) })
+	assert.Panics(t, func() { r.DeclarePush(101) }, "push without access")
+	assert.Panics(t, func() { r.DeclarePush(102, Roles()) }, "push with empty roles")
+	assert.Panics(t, func() { r.DeclarePush(103, Public(), Schema(`{"type": 12}`)) }, "push with an invalid schema")
 }
 
 func TestSchemaForms(t *testing.T) {
