@@ -82,14 +82,18 @@ if log ~= nil then
     local newest = struct.unpack('<d', log, #log - 7)
     if now < newest then now = newest end
     local cut = now - window
-    -- k: the entries that left the window, found by bisection.
+    -- k: the entries that left the window; usually none or one, else
+    -- found by bisection.
     if struct.unpack('<d', log, 1) <= cut then
-      local lo, hi = 1, n
-      while lo < hi do
-        local mid = math.floor((lo + hi) / 2)
-        if struct.unpack('<d', log, 8 * mid + 1) > cut then hi = mid else lo = mid + 1 end
+      k = 1
+      if n > 1 and struct.unpack('<d', log, 9) <= cut then
+        local lo, hi = 2, n
+        while lo < hi do
+          local mid = math.floor((lo + hi) / 2)
+          if struct.unpack('<d', log, 8 * mid + 1) > cut then hi = mid else lo = mid + 1 end
+        end
+        k = lo
       end
-      k = lo
     end
     if n - k >= quota then
       return {struct.unpack('<d', log, 8 * (n - quota) + 1) + window - now, newest + window - now}
