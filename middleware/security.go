@@ -27,20 +27,7 @@ type SecurityHeadersConfig struct {
 // response header is written, so that nothing inside can remove or change
 // them. Place it outermost.
 func SecurityHeaders(cfg SecurityHeadersConfig) Middleware {
-	csp := cfg.ContentSecurityPolicy
-	if csp == "" {
-		csp = DefaultContentSecurityPolicy
-	}
-	values := [...][2]string{
-		{"X-Frame-Options", "DENY"},
-		{"X-Content-Type-Options", "nosniff"},
-		{"X-Xss-Protection", "0"},
-		{"Strict-Transport-Security", "max-age=31536000; includeSubDomains"},
-		{"Referrer-Policy", "strict-origin-when-cross-origin"},
-		{"Permissions-Policy", "geolocation=(), microphone=(), camera=()"},
-		{"Content-Security-Policy", csp},
-		{"Cross-Origin-Opener-Policy", "same-origin"},
-	}
+	values := securityHeaders(cfg)
 	apply := func(h http.Header) {
 		for _, kv := range values {
 			h[kv[0]] = []string{kv[1]}
@@ -54,5 +41,23 @@ func SecurityHeaders(cfg SecurityHeadersConfig) Middleware {
 			sw := &respWriter{w: w, beforeHeader: func(int) { apply(w.Header()) }}
 			next.ServeHTTP(sw, r)
 		})
+	}
+}
+
+// securityHeaders returns the names and values of the security headers.
+func securityHeaders(cfg SecurityHeadersConfig) [8][2]string {
+	csp := cfg.ContentSecurityPolicy
+	if csp == "" {
+		csp = DefaultContentSecurityPolicy
+	}
+	return [...][2]string{
+		{"X-Frame-Options", "DENY"},
+		{"X-Content-Type-Options", "nosniff"},
+		{"X-Xss-Protection", "0"},
+		{"Strict-Transport-Security", "max-age=31536000; includeSubDomains"},
+		{"Referrer-Policy", "strict-origin-when-cross-origin"},
+		{"Permissions-Policy", "geolocation=(), microphone=(), camera=()"},
+		{"Content-Security-Policy", csp},
+		{"Cross-Origin-Opener-Policy", "same-origin"},
 	}
 }

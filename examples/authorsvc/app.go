@@ -282,7 +282,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}()
 
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() { serveErr <- srv.Serve(middleware.Listener(ln, middleware.SecurityHeadersConfig{})) }()
 	select {
 	case err := <-serveErr:
 		return fmt.Errorf("serve: %w", err)

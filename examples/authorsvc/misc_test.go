@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -83,6 +86,28 @@ func TestHTTPRefusals(t *testing.T) {
 	assert.Equal(t, `Bearer error="invalid_token"`, res.Header.Get("WWW-Authenticate"))
 	res, _ = a.do(t, "GET", "/authors", "", "")
 	assert.Equal(t, "Bearer", res.Header.Get("WWW-Authenticate"))
+
+	// Requests that net/http refuses before any handler runs get the same
+	// error body and security headers.
+	for _, tt := range []struct{ req, code string }{
+		{"GET /health HTTP/1.1\r\n\r\n", "invalid_host"},
+		{"GET /health HTTP/1.1\r\nHost: a b\r\n\r\n", "invalid_host"},
+		{"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + strings.Repeat("a", 80<<10) + "\r\n\r\n", "request_too_large"},
+	} {
+		c, err := net.Dial("tcp", strings.TrimPrefix(a.base, "http://"))
+		require.NoError(t, err)
+		_, err = io.WriteString(c, tt.req)
+		require.NoError(t, err)
+		res, err := http.ReadResponse(bufio.NewReader(c), nil)
+		require.NoError(t, err)
+		body, err := io.ReadAll(res.Body)
+		require.NoError(t, err)
+		c.Close()
+		assert.Equal(t, tt.code, httpError(t, body).Code, "%q", tt.req[:20])
+		assert.Equal(t, "application/json", res.Header.Get("Content-Type"))
+		assert.Equal(t, "DENY", res.Header.Get("X-Frame-Options"))
+		assert.NotEmpty(t, res.Header.Get("X-Correlation-ID"))
+	}
 }
 
 func TestBadConfigurationExitsWith2(t *testing.T) {
