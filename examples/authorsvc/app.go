@@ -177,6 +177,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return &configError{name: "REDIS_URL", value: redact(cfg.RedisURL), why: err.Error()}
 		}
 		defer rdb.Close()
+		// go-redis reports pool trouble through one logger per process,
+		// plain text on stderr unless replaced.
+		redis.SetLogger(redisLogger{log})
 	}
 	failMode := ratelimit.FailClosed
 	if cfg.RateLimitFailOpen {
@@ -324,6 +327,14 @@ func newLogger(cfg *config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// redisLogger passes go-redis' own reports to the app's logger.
+type redisLogger struct{ log *slog.Logger }
+
+// Printf logs one go-redis report at warn level.
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, "redis client", slog.String("detail", fmt.Sprintf(format, v...)))
 }
 
 // jwksHandler serves the development issuer's key set.

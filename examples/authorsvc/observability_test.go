@@ -77,4 +77,6 @@ func TestHealthWithRedisDown(t *testing.T) {
 	assert.Equal(t, "healthy", h["database"])
 	rs.Start()
 	require.Eventually(t, func() bool { code, _ := health(); return code == 200 }, 5*time.Second, 50*time.Millisecond)
+	// go-redis' own report of the failed dial went to the app's logger.
+	assert.Contains(t, a.stderr.String(), `msg="redis client" detail="redis: connection pool: failed to dial`)
 }
