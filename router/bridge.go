@@ -53,8 +53,10 @@ func Bridge[T ID](r *PackageRouter[T]) http.Handler {
 			body = []byte("{}")
 		}
 		env := parseBridgeBody(body)
+		// A req_id that was sent is echoed when valid, else the zero UUID
+		// (as over WebSocket); one is generated only when none was sent.
 		reqID := env.reqID
-		if !env.hasReqID {
+		if !env.sawReqID {
 			reqID = uuid.New()
 		}
 		if env.err != "" {
@@ -137,10 +139,7 @@ func writeEnvelope[T ID](w http.ResponseWriter, r *PackageRouter[T], id T, reqID
 }
 
 func writeHTTPError(w http.ResponseWriter, status int, code, msg string) {
-	b, _ := json.Marshal(map[string]any{"error": map[string]any{"code": code, "msg": msg, "details": nil}})
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
+	auth.WriteError(w, status, code, msg)
 }
 
 // PushRoute describes a server push package, for listings.

@@ -3,8 +3,10 @@ package router
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -46,6 +48,10 @@ func TestBridge(t *testing.T) {
 		{name: "ok", user: "reader", path: "/api/pkg/1", body: `{"req_id":"` + rid + `","data":{"a":1}}`, http: 200, status: 0, reqID: rid},
 		{name: "generated req_id", user: "reader", path: "/api/pkg/1", body: `{"data":{}}`, http: 200, status: 0},
 		{name: "empty body", user: "reader", path: "/api/pkg/1", body: ``, http: 200, status: 0},
+		{name: "upper-case req_id", user: "reader", path: "/api/pkg/1", body: `{"req_id":"` + strings.ToUpper(rid) + `"}`, http: 200, status: 0, reqID: rid},
+		{name: "bad req_id", user: "reader", path: "/api/pkg/1", body: `{"req_id":"nope","data":{}}`, http: 400, status: 2, code: "invalid_request", reqID: zeroUUID},
+		{name: "nil req_id", user: "reader", path: "/api/pkg/1", body: `{"req_id":"` + zeroUUID + `"}`, http: 400, status: 2, code: "invalid_request", reqID: zeroUUID},
+		{name: "null req_id", user: "reader", path: "/api/pkg/1", body: `{"req_id":null}`, http: 400, status: 2, code: "invalid_request", reqID: zeroUUID},
 		{name: "public anonymous", path: "/api/pkg/8", body: `{}`, http: 200, status: 0},
 		{name: "non-public anonymous", path: "/api/pkg/1", body: `{}`, http: 401},
 		{name: "not JSON", user: "reader", path: "/api/pkg/1", body: `nope`, http: 400, status: 2, code: "invalid_request"},
@@ -74,15 +80,9 @@ func TestBridge(t *testing.T) {
 			assert.Equal(t, tc.http, res.StatusCode)
 			assert.Equal(t, "application/json", res.Header.Get("Content-Type"))
 			if tc.http == 401 {
-				var body struct {
-					Error struct {
-						Code    string `json:"code"`
-						Msg     string `json:"msg"`
-						Details any    `json:"details"`
-					} `json:"error"`
-				}
-				require.NoError(t, json.NewDecoder(res.Body).Decode(&body))
-				assert.Equal(t, "authentication_failed", body.Error.Code)
+				body, err := io.ReadAll(res.Body)
+				require.NoError(t, err)
+				assert.Equal(t, `{"error":{"code":"authentication_failed","msg":"Authentication required","details":null}}`+"\n", string(body))
 				assert.Equal(t, "Bearer", res.Header.Get("WWW-Authenticate"))
 				return
 			}
@@ -91,6 +91,8 @@ func TestBridge(t *testing.T) {
 			assert.Equal(t, tc.status, rep.StatusCode)
 			if tc.reqID != "" {
 				assert.Equal(t, tc.reqID, rep.ReqID)
+			} else {
+				assert.NotEqual(t, zeroUUID, rep.ReqID, "generated")
 			}
 			assert.Len(t, rep.ReqID, 36)
 			if tc.code != "" {

@@ -25,7 +25,7 @@ type envelope struct {
 	pkgID    int64
 	hasPkgID bool // pkg_id read as an integer
 	reqID    uuid.UUID
-	hasReqID bool // req_id is a valid UUID
+	sawReqID bool // req_id is present, valid or not
 	method   string
 	data     []byte // raw data object, nil when absent or null
 	err      string // the first problem, "" when the envelope is valid
@@ -143,6 +143,7 @@ func (e *envelope) setField(field int, raw []byte) {
 		}
 		e.pkgID, e.hasPkgID = n, true
 	case 1:
+		e.sawReqID = true
 		if len(raw) != 38 || raw[0] != '"' {
 			e.setErr("req_id must be a UUID string")
 			return
@@ -152,9 +153,8 @@ func (e *envelope) setField(field int, raw []byte) {
 			e.setErr("req_id must be a UUID string")
 			return
 		}
-		e.reqID, e.hasReqID = id, true
+		e.reqID = id
 		if id == uuid.Nil {
-			e.hasReqID = false
 			e.setErr("req_id must not be the nil UUID")
 		}
 	case 2:
