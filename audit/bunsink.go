@@ -367,10 +367,16 @@ func (s *BunSink) Query(ctx context.Context, f Filter) (Result, error) {
 		f.PerPage = 20
 	}
 	if f.Page < 1 {
-		return Result{}, fmt.Errorf("%w: page must be at least 1, got %d", ErrInvalidFilter, f.Page)
+		return Result{}, errkind.WithField(fmt.Errorf("%w: page must be at least 1, got %d", ErrInvalidFilter, f.Page),
+			"/page", "minimum: want >= 1")
 	}
-	if f.PerPage < 1 || f.PerPage > 1000 {
-		return Result{}, fmt.Errorf("%w: per_page must be between 1 and 1000, got %d", ErrInvalidFilter, f.PerPage)
+	if f.PerPage < 1 {
+		return Result{}, errkind.WithField(fmt.Errorf("%w: per_page must be at least 1, got %d", ErrInvalidFilter, f.PerPage),
+			"/per_page", "minimum: want >= 1")
+	}
+	if f.PerPage > 1000 {
+		return Result{}, errkind.WithField(fmt.Errorf("%w: per_page must be at most 1000, got %d", ErrInvalidFilter, f.PerPage),
+			"/per_page", "maximum: want <= 1000")
 	}
 	total64, err := s.where(s.db.NewSelect().ModelTableExpr("?", s.tableExpr()), f).Count(ctx)
 	if err != nil {

@@ -196,10 +196,13 @@ func TestBunSinkQuery(t *testing.T) {
 		require.NoError(t, err)
 		assert.JSONEq(t, `{"page":9,"per_page":20,"total":60,"pages":3,"next_cursor":null,"has_more":false}`, string(js))
 
-		for _, f := range []audit.Filter{{Page: -1}, {PerPage: -1}, {PerPage: 1001}} {
+		for f, path := range map[audit.Filter]string{{Page: -1}: "/page", {PerPage: -1}: "/per_page", {PerPage: 1001}: "/per_page"} {
 			_, err := sink.Query(ctx, f)
 			require.ErrorIs(t, err, audit.ErrInvalidFilter)
 			assert.Equal(t, errkind.InvalidData, errkind.Of(err))
+			if d, ok := errkind.DetailsOf(err).([]errkind.Field); assert.True(t, ok) && assert.Len(t, d, 1) {
+				assert.Equal(t, path, d[0].Path)
+			}
 		}
 	})
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"reflect"
 	"strconv"
+
+	"github.com/pkgroute/pkgroute/internal/errkind"
 )
 
 // Pagination limits (PROTOCOL.md 1.4).
@@ -70,10 +72,16 @@ func (p Page) normalize() (page, perPage int, err error) {
 		perPage = *p.PerPage
 	}
 	if page < 1 {
-		return 0, 0, fmt.Errorf("%w: page must be at least 1, got %d", ErrInvalidPage, page)
+		return 0, 0, errkind.WithField(fmt.Errorf("%w: page must be at least 1, got %d", ErrInvalidPage, page),
+			"/page", "minimum: want >= 1")
 	}
-	if perPage < 1 || perPage > MaxPerPage {
-		return 0, 0, fmt.Errorf("%w: per_page must be between 1 and %d, got %d", ErrInvalidPage, MaxPerPage, perPage)
+	if perPage < 1 {
+		return 0, 0, errkind.WithField(fmt.Errorf("%w: per_page must be at least 1, got %d", ErrInvalidPage, perPage),
+			"/per_page", "minimum: want >= 1")
+	}
+	if perPage > MaxPerPage {
+		return 0, 0, errkind.WithField(fmt.Errorf("%w: per_page must be at most %d, got %d", ErrInvalidPage, MaxPerPage, perPage),
+			"/per_page", fmt.Sprintf("maximum: want <= %d", MaxPerPage))
 	}
 	return page, perPage, nil
 }

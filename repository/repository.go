@@ -6,6 +6,7 @@ import (
 	"math"
 	"reflect"
 
+	"github.com/pkgroute/pkgroute/internal/errkind"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
 	"github.com/uptrace/bun/schema"
@@ -260,7 +261,7 @@ func (r *Repository[T]) paginateCursor(ctx context.Context, cursor string, perPa
 	if cursor != "" {
 		after := reflect.New(r.pk.IndirectType).Elem()
 		if err := r.cursor.decode(cursor, after); err != nil {
-			return Result[T]{}, err
+			return Result[T]{}, errkind.WithField(err, "/cursor", "invalid cursor")
 		}
 		q.Where("? > ?", r.pkExpr, after.Interface())
 	}

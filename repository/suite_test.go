@@ -473,23 +473,25 @@ func testInvalidPages(t *testing.T, db *bun.DB) {
 	seed(t, db, 3)
 	ptr := func(v int) *int { return &v }
 	tests := []struct {
-		name string
-		page repository.Page
+		name      string
+		page      repository.Page
+		path, msg string
 	}{
-		{"page 0", repository.Offset(0, 20)},
-		{"page -1", repository.Offset(-1, 20)},
-		{"per_page 0", repository.Offset(1, 0)},
-		{"per_page -5", repository.Offset(1, -5)},
-		{"per_page 1001", repository.Offset(1, 1001)},
-		{"only per_page 0", repository.Page{PerPage: ptr(0)}},
-		{"only page 0", repository.Page{Page: ptr(0)}},
-		{"cursor per_page 0", repository.After("", 0)},
-		{"cursor per_page 1001", repository.After("", 1001)},
+		{"page 0", repository.Offset(0, 20), "/page", "minimum: want >= 1"},
+		{"page -1", repository.Offset(-1, 20), "/page", "minimum: want >= 1"},
+		{"per_page 0", repository.Offset(1, 0), "/per_page", "minimum: want >= 1"},
+		{"per_page -5", repository.Offset(1, -5), "/per_page", "minimum: want >= 1"},
+		{"per_page 1001", repository.Offset(1, 1001), "/per_page", "maximum: want <= 1000"},
+		{"only per_page 0", repository.Page{PerPage: ptr(0)}, "/per_page", "minimum: want >= 1"},
+		{"only page 0", repository.Page{Page: ptr(0)}, "/page", "minimum: want >= 1"},
+		{"cursor per_page 0", repository.After("", 0), "/per_page", "minimum: want >= 1"},
+		{"cursor per_page 1001", repository.After("", 1001), "/per_page", "maximum: want <= 1000"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := r.Paginate(ctx, tt.page)
 			assertKind(t, err, repository.ErrInvalidPage, errkind.InvalidData)
+			assert.Equal(t, []errkind.Field{{Path: tt.path, Msg: tt.msg}}, errkind.DetailsOf(err))
 		})
 	}
 	res, err := r.Paginate(ctx, repository.Offset(1, 1000))
@@ -689,6 +691,7 @@ func testTamperedCursors(t *testing.T, db *bun.DB) {
 		t.Run(name, func(t *testing.T) {
 			_, err := r.Paginate(ctx, repository.After(cursor, 3))
 			assertKind(t, err, repository.ErrInvalidCursor, errkind.InvalidData)
+			assert.Equal(t, []errkind.Field{{Path: "/cursor", Msg: "invalid cursor"}}, errkind.DetailsOf(err))
 		})
 	}
 	// The good one still works and continues after the first page.

@@ -215,6 +215,9 @@ func TestPaginatedAuthors(t *testing.T) {
 		code, _, e = a.pkg(t, writer, 2, `{"cursor":"bm90IGEgY3Vyc29y"}`)
 		assert.Equal(t, 400, code)
 		assert.Equal(t, "invalid_data", e.Code)
+		if assert.Len(t, e.Details, 1) {
+			assert.Equal(t, "/cursor", e.Details[0].Path)
+		}
 
 		// HTTP: items + meta.
 		res, body := a.do(t, "GET", "/authors/paginated?page=1&per_page=10&name="+url.QueryEscape("author 07"), writer, "")
@@ -226,8 +229,18 @@ func TestPaginatedAuthors(t *testing.T) {
 		require.NoError(t, json.Unmarshal(body, &page))
 		require.Len(t, page.Items, 1)
 		assert.Equal(t, float64(1), page.Meta["total"])
-		res, _ = a.do(t, "GET", "/authors/paginated?per_page=0", writer, "")
-		assert.Equal(t, 400, res.StatusCode)
+		// Out-of-range values name the query parameter in the details.
+		for q, want := range map[string]string{
+			"per_page=0": "/per_page", "per_page=5000": "/per_page", "page=0": "/page", "cursor=zzz": "/cursor",
+		} {
+			res, body = a.do(t, "GET", "/authors/paginated?"+q, writer, "")
+			assert.Equal(t, 400, res.StatusCode, q)
+			e := httpError(t, body)
+			assert.Equal(t, "invalid_data", e.Code, q)
+			if assert.Len(t, e.Details, 1, q) {
+				assert.Equal(t, want, e.Details[0].Path, q)
+			}
+		}
 	})
 }
 

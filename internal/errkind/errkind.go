@@ -134,3 +134,25 @@ func DetailsOf(err error) any {
 	}
 	return nil
 }
+
+// Field is one entry of invalid_data details: the JSON pointer of a
+// request value and what is wrong with it (never the value itself).
+type Field struct {
+	Path string `json:"path"`
+	Msg  string `json:"msg"`
+}
+
+// WithField wraps err with details naming one request value: a list of one
+// Field, as schema failures list theirs.
+func WithField(err error, path, msg string) error {
+	return &detailed{err: err, details: []Field{{Path: path, Msg: msg}}}
+}
+
+type detailed struct {
+	err     error
+	details any
+}
+
+func (d *detailed) Error() string     { return d.err.Error() }
+func (d *detailed) Unwrap() error     { return d.err }
+func (d *detailed) ErrorDetails() any { return d.details }
