@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -28,6 +29,27 @@ type Config struct {
 	// Logger receives verification errors that are not authentication
 	// failures; nil discards.
 	Logger *slog.Logger
+	// Defer passes the requests it would refuse on without a principal,
+	// with the refusal in their context, instead of answering them; [Refuse]
+	// placed further in answers them. Layers in between, a rate limiter keyed
+	// by client address for instance, then see those requests too, so that
+	// guessing tokens is limited like any other request.
+	Defer bool
+}
+
+type refusalKey struct{}
+
+// Refuse answers the requests whose refusal a Middleware with Defer left in
+// their context, exactly as that Middleware would have, and passes the
+// others to next.
+func Refuse(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if answer, ok := r.Context().Value(refusalKey{}).(func(http.ResponseWriter)); ok {
+			answer(w)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Middleware authenticates requests by their "Authorization: Bearer" header
@@ -36,7 +58,8 @@ type Config struct {
 // invalid or expired token gets 401 with
 // `WWW-Authenticate: Bearer error="invalid_token"`. Both carry the error
 // body {"error":{"code":"authentication_failed","msg":...,"details":null}}.
-// It panics if cfg has no Authenticator.
+// With cfg.Defer these answers are left to [Refuse]. It panics if cfg has no
+// Authenticator.
 func Middleware(cfg Config) func(http.Handler) http.Handler {
 	if cfg.Authenticator == nil {
 		panic("auth: Middleware needs an Authenticator")
@@ -55,32 +78,41 @@ func Middleware(cfg Config) func(http.Handler) http.Handler {
 				next.ServeHTTP(w, r)
 				return
 			}
+			refuse := func(answer func(http.ResponseWriter)) {
+				if cfg.Defer {
+					next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), refusalKey{}, answer)))
+					return
+				}
+				answer(w)
+			}
 			token, err := BearerToken(r)
 			if errors.Is(err, ErrNoToken) {
 				if cfg.Optional {
 					next.ServeHTTP(w, r)
 					return
 				}
-				writeUnauthorized(w, `Bearer`, "Authentication required")
+				refuse(unauthorized(`Bearer`, "Authentication required"))
 				return
 			}
 			if err != nil {
-				writeUnauthorized(w, `Bearer error="invalid_token"`, Message(err))
+				refuse(unauthorized(`Bearer error="invalid_token"`, Message(err)))
 				return
 			}
 			p, err := cfg.Authenticator.Authenticate(r.Context(), token)
 			if err != nil {
 				if k := errkind.Of(err); k != errkind.Unauthenticated {
 					log.ErrorContext(r.Context(), "auth: token verification failed", "error", err)
-					WriteError(w, k.HTTPStatus(), k.Code(), "Authentication unavailable")
+					refuse(func(w http.ResponseWriter) {
+						WriteError(w, k.HTTPStatus(), k.Code(), "Authentication unavailable")
+					})
 					return
 				}
-				writeUnauthorized(w, `Bearer error="invalid_token"`, Message(err))
+				refuse(unauthorized(`Bearer error="invalid_token"`, Message(err)))
 				return
 			}
 			if p == nil {
 				log.ErrorContext(r.Context(), "auth: authenticator returned no principal and no error")
-				writeUnauthorized(w, `Bearer error="invalid_token"`, Message(ErrInvalidCredentials))
+				refuse(unauthorized(`Bearer error="invalid_token"`, Message(ErrInvalidCredentials)))
 				return
 			}
 			next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), p)))
@@ -121,9 +153,12 @@ func Message(err error) string {
 	}
 }
 
-func writeUnauthorized(w http.ResponseWriter, challenge, msg string) {
-	w.Header().Set("WWW-Authenticate", challenge)
-	WriteError(w, http.StatusUnauthorized, errkind.Unauthenticated.Code(), msg)
+// unauthorized returns the 401 answer with challenge and msg.
+func unauthorized(challenge, msg string) func(http.ResponseWriter) {
+	return func(w http.ResponseWriter) {
+		w.Header().Set("WWW-Authenticate", challenge)
+		WriteError(w, http.StatusUnauthorized, errkind.Unauthenticated.Code(), msg)
+	}
 }
 
 // WriteError writes the HTTP error body of the wire contract:

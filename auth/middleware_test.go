@@ -200,3 +200,59 @@ func TestContext(t *testing.T) {
 	assert.False(t, got.HasRole("b"))
 	assert.Nil(t, got.Claims())
 }
+
+// TestMiddlewareDefer: with Defer every refusal passes through the layers
+// in between without a principal and is answered by Refuse exactly as the
+// answering middleware answers it.
+func TestMiddlewareDefer(t *testing.T) {
+	final := 0
+	var between []string
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		final++
+		w.WriteHeader(http.StatusNoContent)
+	})
+	layer := func(h http.Handler) http.Handler { // what a rate limiter sees
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			user := "anonymous"
+			if p := auth.FromContext(r.Context()); p != nil {
+				user = p.Username
+			}
+			between = append(between, user)
+			w.Header().Set("X-Between", "1")
+			h.ServeHTTP(w, r)
+		})
+	}
+	for _, optional := range []bool{false, true} {
+		answering := auth.Middleware(auth.Config{Authenticator: fakeAuth, Optional: optional})(next)
+		deferring := auth.Middleware(auth.Config{Authenticator: fakeAuth, Optional: optional, Defer: true})(layer(auth.Refuse(next)))
+		for _, authz := range []string{"", "Bearer good", "good", "Bearer expired", "Bearer forged", "Bearer nil", "Bearer down"} {
+			t.Run(fmt.Sprintf("optional=%v/%q", optional, authz), func(t *testing.T) {
+				final, between = 0, nil
+				do := func(h http.Handler) *httptest.ResponseRecorder {
+					r := httptest.NewRequest(http.MethodGet, "/x", nil)
+					if authz != "" {
+						r.Header.Set("Authorization", authz)
+					}
+					w := httptest.NewRecorder()
+					h.ServeHTTP(w, r)
+					return w
+				}
+				want := do(answering)
+				wantFinal := final
+				final = 0
+				got := do(deferring)
+				assert.Equal(t, want.Code, got.Code)
+				assert.Equal(t, want.Body.String(), got.Body.String())
+				assert.Equal(t, want.Header().Get("WWW-Authenticate"), got.Header().Get("WWW-Authenticate"))
+				assert.Equal(t, wantFinal, final, "the same requests reach the handler")
+				require.Len(t, between, 1, "every request passes the layer in between")
+				assert.Equal(t, "1", got.Header().Get("X-Between"))
+				if authz == "Bearer good" {
+					assert.Equal(t, "ada", between[0])
+				} else {
+					assert.Equal(t, "anonymous", between[0])
+				}
+			})
+		}
+	}
+}

@@ -258,11 +258,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		requestInfo,
 		middleware.AccessLog(middleware.AccessLogConfig{Logger: log}),
 		metrics.Middleware,
+		// The WebSocket endpoint authenticates its own upgrades. Refused
+		// tokens are answered after the rate limit (keyed by client address
+		// for them), so that guessing tokens is limited too, and every
+		// answer from here on carries the rate limit headers.
+		auth.Middleware(auth.Config{Authenticator: verifier, Optional: true, Defer: true, Logger: log, Exclude: authExclude}),
+		rateLimit,
 		middleware.TrustedHosts(middleware.TrustedHostsConfig{Hosts: cfg.AllowedHosts}),
 		middleware.BodyLimit(middleware.BodyLimitConfig{MaxBytes: cfg.MaxRequestBodySize}),
-		// The WebSocket endpoint authenticates its own upgrades.
-		auth.Middleware(auth.Config{Authenticator: verifier, Optional: true, Logger: log, Exclude: authExclude}),
-		rateLimit,
+		auth.Refuse,
 		auditHTTP(auditLog),
 	)(middleware.Routes(mux))
 
@@ -515,7 +519,7 @@ func loginHTTP(c *keycloak.Client) http.HandlerFunc {
 			return
 		}
 		tokens, err := c.Login(r.Context(), in.Username, in.Password)
-		writeTokens(w, r, tokens, err)
+		writeTokens(w, r, tokens, err, "Invalid username or password")
 	}
 }
 
@@ -535,11 +539,19 @@ func refreshHTTP(c *keycloak.Client) http.HandlerFunc {
 			return
 		}
 		tokens, err := c.Refresh(r.Context(), in.RefreshToken)
-		writeTokens(w, r, tokens, err)
+		writeTokens(w, r, tokens, err, "Invalid refresh token")
 	}
 }
 
-func writeTokens(w http.ResponseWriter, r *http.Request, tokens []byte, err error) {
+// writeTokens answers a login or refresh: the token response, or the error;
+// refused credentials are 401 with refused as message and, as every 401 of
+// a request that sent no access token, "WWW-Authenticate: Bearer".
+func writeTokens(w http.ResponseWriter, r *http.Request, tokens []byte, err error, refused string) {
+	if errors.Is(err, auth.ErrInvalidCredentials) {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		auth.WriteError(w, http.StatusUnauthorized, "authentication_failed", refused)
+		return
+	}
 	if err != nil {
 		middleware.WriteError(w, r, err)
 		return

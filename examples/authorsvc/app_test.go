@@ -208,3 +208,48 @@ func httpGet(u string) (int, error) {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// TestHTTPRateLimitCoversEveryAnswer: requests refused before the handler,
+// for a bad token, a disallowed Host or an oversized body, are counted
+// against the client address and carry the rate limit headers, so that
+// guessing tokens is limited like any other request.
+func TestHTTPRateLimitCoversEveryAnswer(t *testing.T) {
+	a := startApp(t, map[string]string{"RATE_LIMIT_PER_MINUTE": "4", "ALLOWED_HOSTS": "127.0.0.1", "MAX_REQUEST_BODY_SIZE": "100"})
+	send := func(host, token, body string) (*http.Response, wireError) {
+		req, err := http.NewRequest("POST", a.base+"/api/pkg/10", strings.NewReader(body))
+		require.NoError(t, err)
+		if host != "" {
+			req.Host = host
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		require.NoError(t, err)
+		return res, httpError(t, b)
+	}
+	big := `{"data":{"x":"` + strings.Repeat("a", 200) + `"}}`
+	for i, tt := range []struct {
+		host, token, body string
+		status            int
+		code, remaining   string
+	}{
+		{"", "forged.token.here", `{}`, 401, "authentication_failed", "3"},
+		{"evil.example", "", `{}`, 400, "invalid_host", "2"},
+		{"", "", big, 413, "request_too_large", "1"},
+		{"", "forged.token.here", `{}`, 401, "authentication_failed", "0"},
+		{"", "forged.token.here", `{}`, 429, "rate_limit_exceeded", "0"},
+	} {
+		res, e := send(tt.host, tt.token, tt.body)
+		assert.Equal(t, tt.status, res.StatusCode, "request %d", i)
+		assert.Equal(t, tt.code, e.Code, "request %d", i)
+		assert.Equal(t, tt.remaining, res.Header.Get("X-RateLimit-Remaining"), "request %d", i)
+		assert.Equal(t, `"default";q=4;w=60`, res.Header.Get("RateLimit-Policy"), "request %d", i)
+		if tt.status == 401 {
+			assert.Equal(t, `Bearer error="invalid_token"`, res.Header.Get("WWW-Authenticate"))
+		}
+	}
+}

@@ -126,10 +126,14 @@ func TestLoginAgainstKeycloak(t *testing.T) {
 	res, body = a.do(t, "POST", "/auth/refresh", "", `{"refresh_token":"garbage"}`)
 	assert.Equal(t, 401, res.StatusCode)
 	assert.Equal(t, "authentication_failed", httpError(t, body).Code)
+	assert.Equal(t, "Invalid refresh token", httpError(t, body).Msg)
+	assert.Equal(t, "Bearer", res.Header.Get("WWW-Authenticate"))
 
 	res, body = a.do(t, "POST", "/auth/login", "", `{"username":"writer","password":"wrong"}`)
 	assert.Equal(t, 401, res.StatusCode)
 	assert.Equal(t, "authentication_failed", httpError(t, body).Code)
+	assert.Equal(t, "Invalid username or password", httpError(t, body).Msg)
+	assert.Equal(t, "Bearer", res.Header.Get("WWW-Authenticate"))
 
 	iss.Fail(503)
 	res, body = a.do(t, "POST", "/auth/login", "", `{"username":"writer","password":"writer"}`)

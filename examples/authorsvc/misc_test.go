@@ -24,8 +24,10 @@ func TestDevLoginAndCatalogue(t *testing.T) {
 	for _, k := range []string{"access_token", "refresh_token", "expires_in", "token_type"} {
 		assert.Contains(t, tokens, k)
 	}
-	res, _ = a.do(t, "POST", "/auth/login", "", `{"username":"reader","password":"nope"}`)
+	res, body = a.do(t, "POST", "/auth/login", "", `{"username":"reader","password":"nope"}`)
 	assert.Equal(t, 401, res.StatusCode)
+	assert.Equal(t, `{"error":{"code":"authentication_failed","msg":"Invalid username or password","details":null}}`+"\n", string(body))
+	assert.Equal(t, "Bearer", res.Header.Get("WWW-Authenticate"))
 	res, _ = a.do(t, "POST", "/auth/login", "", `not json`)
 	assert.Equal(t, 400, res.StatusCode)
 
