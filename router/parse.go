@@ -34,8 +34,43 @@ type envelope struct {
 var emptyObject = json.RawMessage("{}")
 
 // parseEnvelope parses b strictly (PROTOCOL.md section 1.2). On error it
-// still reports pkg_id and req_id when they were read.
+// still reports pkg_id and req_id when they can be read, wherever they are
+// in the object, so that the reply can echo them.
 func parseEnvelope(b []byte) envelope {
+	env := parseStrict(b)
+	if env.err != "" && (!env.hasPkgID || !env.sawReqID) {
+		echoFields(b, &env)
+	}
+	return env
+}
+
+// echoFields fills in the pkg_id and req_id that the strict parse of b did
+// not reach because an earlier part of b was refused (a duplicate key, an
+// overlong number, deep nesting): b is read leniently, and only values that
+// are valid on their own are taken.
+func echoFields(b []byte, env *envelope) {
+	var top map[string]json.RawMessage
+	if !utf8.Valid(b) || json.Unmarshal(b, &top) != nil {
+		return
+	}
+	if raw, ok := top["pkg_id"]; ok && !env.hasPkgID {
+		if n, ok := parseInt(raw); ok {
+			env.pkgID, env.hasPkgID = n, true
+		}
+	}
+	if raw, ok := top["req_id"]; ok && !env.sawReqID {
+		env.sawReqID = true
+		if len(raw) == 38 && raw[0] == '"' {
+			if id, ok := parseUUID(raw[1:37]); ok {
+				env.reqID = id
+			}
+		}
+	}
+}
+
+// parseStrict is parseEnvelope without the second look for pkg_id and
+// req_id.
+func parseStrict(b []byte) envelope {
 	var env envelope
 	if !utf8.Valid(b) {
 		env.err = "request is not valid UTF-8"
