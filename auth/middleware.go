@@ -2,13 +2,13 @@ package auth
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"regexp"
 
 	"github.com/pkgroute/pkgroute/internal/errkind"
+	"github.com/pkgroute/pkgroute/internal/httperr"
 )
 
 // DefaultExclude matches the paths the middleware lets through without a
@@ -102,8 +102,9 @@ func Middleware(cfg Config) func(http.Handler) http.Handler {
 			if err != nil {
 				if k := errkind.Of(err); k != errkind.Unauthenticated {
 					log.ErrorContext(r.Context(), "auth: token verification failed", "error", err)
+					retry := errkind.RetryAfterOf(err)
 					refuse(func(w http.ResponseWriter) {
-						WriteError(w, k.HTTPStatus(), k.Code(), "Authentication unavailable")
+						httperr.Write(w, k.HTTPStatus(), k.Code(), "Authentication unavailable", nil, retry)
 					})
 					return
 				}
@@ -163,25 +164,9 @@ func unauthorized(challenge, msg string) func(http.ResponseWriter) {
 
 // WriteError writes the HTTP error body of the wire contract:
 // {"error":{"code":code,"msg":msg,"details":null}} with status and
-// Content-Type application/json.
+// Content-Type application/json; 429 and 503 answers get "Retry-After: 1"
+// unless one is set. It is what leaves without an error value to answer
+// (rbac, the package bridge) share with middleware.WriteError.
 func WriteError(w http.ResponseWriter, status int, code, msg string) {
-	var b errorBody
-	b.Error.Code, b.Error.Msg = code, msg
-	body, err := json.Marshal(b)
-	if err != nil {
-		panic(err) // strings only
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Del("Content-Length")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(body, '\n'))
-}
-
-type errorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Msg     string `json:"msg"`
-		Details any    `json:"details"`
-	} `json:"error"`
+	httperr.Write(w, status, code, msg, nil, 0)
 }

@@ -172,6 +172,7 @@ func TestMiddlewareInfrastructureError(t *testing.T) {
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
 	assert.Equal(t, http.StatusServiceUnavailable, w.Code)
+	assert.Equal(t, "1", w.Header().Get("Retry-After"))
 	assert.JSONEq(t, `{"error":{"code":"service_unavailable","msg":"Authentication unavailable","details":null}}`, w.Body.String())
 	assert.NotContains(t, w.Body.String(), "key set")
 }

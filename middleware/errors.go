@@ -6,10 +6,9 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strconv"
-	"time"
 
 	"github.com/pkgroute/pkgroute/internal/errkind"
+	"github.com/pkgroute/pkgroute/internal/httperr"
 )
 
 // Sentinel errors answered by the layers of this package.
@@ -28,16 +27,6 @@ const (
 	contentTypeJSON  = "application/json"
 	methodNotAllowed = "method_not_allowed"
 )
-
-type errorBody struct {
-	Error errorObject `json:"error"`
-}
-
-type errorObject struct {
-	Code    string `json:"code"`
-	Msg     string `json:"msg"`
-	Details any    `json:"details"`
-}
 
 // WriteError answers err with the wire error body
 // {"error":{"code","msg","details"}} and Content-Type application/json.
@@ -61,48 +50,12 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 		LoggerFrom(r.Context()).LogAttrs(r.Context(), slog.LevelError, "internal error",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.Any("error", err))
-		writeBody(w, http.StatusInternalServerError, kind.Code(), internalMsg, nil)
+		httperr.Write(w, http.StatusInternalServerError, kind.Code(), internalMsg, nil, 0)
 		return
-	}
-	status := kind.HTTPStatus()
-	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
-		if d := errkind.RetryAfterOf(err); d > 0 || w.Header().Get("Retry-After") == "" {
-			w.Header().Set("Retry-After", strconv.FormatInt(retrySeconds(d), 10))
-		}
 	}
 	var c errkind.Classified
 	errors.As(err, &c) // kind != Internal, so there is one
-	writeBody(w, status, kind.Code(), c.Error(), errkind.DetailsOf(err))
-}
-
-// retrySeconds rounds d up to whole seconds, at least 1.
-func retrySeconds(d time.Duration) int64 {
-	s := int64((d + time.Second - 1) / time.Second)
-	return max(s, 1)
-}
-
-// writeBody writes one error body. Details that cannot be encoded are
-// dropped (null) rather than failing the answer.
-func writeBody(w http.ResponseWriter, status int, code, msg string, details any) {
-	b, err := json.Marshal(errorBody{Error: errorObject{Code: code, Msg: msg, Details: details}})
-	if err != nil {
-		b, _ = json.Marshal(errorBody{Error: errorObject{Code: code, Msg: msg}})
-	}
-	writeRaw(w, status, append(b, '\n'))
-}
-
-func writeRaw(w http.ResponseWriter, status int, body []byte) {
-	h := w.Header()
-	h.Del("Content-Length")
-	h.Del("Content-Encoding")
-	h.Set("Content-Type", contentTypeJSON)
-	if status == http.StatusNoContent || status == http.StatusNotModified {
-		w.WriteHeader(status)
-		return
-	}
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	httperr.Write(w, kind.HTTPStatus(), kind.Code(), c.Error(), errkind.DetailsOf(err), errkind.RetryAfterOf(err))
 }
 
 // WriteJSON answers v encoded as JSON with the given status and
@@ -112,10 +65,10 @@ func writeRaw(w http.ResponseWriter, status int, body []byte) {
 func WriteJSON(w http.ResponseWriter, status int, v any) error {
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(v); err != nil {
-		writeBody(w, http.StatusInternalServerError, errkind.Internal.Code(), internalMsg, nil)
+		httperr.Write(w, http.StatusInternalServerError, errkind.Internal.Code(), internalMsg, nil, 0)
 		return err
 	}
-	writeRaw(w, status, buf.Bytes())
+	httperr.WriteJSON(w, status, buf.Bytes())
 	return nil
 }
 
@@ -129,5 +82,5 @@ func NotFound(w http.ResponseWriter, r *http.Request) {
 // writeMethodNotAllowed answers 405 with the wire error body; the Allow
 // header set by the ServeMux is kept.
 func writeMethodNotAllowed(w http.ResponseWriter) {
-	writeBody(w, http.StatusMethodNotAllowed, methodNotAllowed, "method not allowed", nil)
+	httperr.Write(w, http.StatusMethodNotAllowed, methodNotAllowed, "method not allowed", nil, 0)
 }

@@ -2,13 +2,14 @@ package middleware
 
 import (
 	"bytes"
-	"encoding/json"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/pkgroute/pkgroute/internal/httperr"
 )
 
 // Listener wraps ln so that the answers net/http gives by itself, before
@@ -107,7 +108,7 @@ func (c *errConn) answer(status int, detail string) []byte {
 	case detail != "":
 		msg = "malformed HTTP request: " + detail
 	}
-	body, _ := json.Marshal(errorBody{Error: errorObject{Code: code, Msg: msg}})
+	body := httperr.Body(code, msg, nil)
 	var b strings.Builder
 	b.WriteString("HTTP/1.1 " + strconv.Itoa(status) + " " + http.StatusText(status) + "\r\n")
 	b.WriteString(c.headers)

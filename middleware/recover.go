@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 
 	"github.com/pkgroute/pkgroute/internal/errkind"
+	"github.com/pkgroute/pkgroute/internal/httperr"
 )
 
 // RecoverConfig configures [Recover].
@@ -44,7 +45,7 @@ func Recover(cfg RecoverConfig) Middleware {
 				if rw.written() {
 					panic(http.ErrAbortHandler)
 				}
-				writeBody(rw, http.StatusInternalServerError, errkind.Internal.Code(), internalMsg, nil)
+				httperr.Write(rw, http.StatusInternalServerError, errkind.Internal.Code(), internalMsg, nil, 0)
 			}()
 			next.ServeHTTP(rw, r)
 		})

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pkgroute/pkgroute/internal/errkind"
+	"github.com/pkgroute/pkgroute/internal/httperr"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -115,11 +116,10 @@ func Middleware(cfg Config) func(http.Handler) http.Handler {
 				}
 				kind := errkind.Of(err)
 				if kind == errkind.Unavailable {
-					w.Header().Set("Retry-After", strconv.Itoa(max(1, ceilSeconds(errkind.RetryAfterOf(err)))))
-					writeError(w, kind.HTTPStatus(), kind.Code(), "Rate limiter unavailable")
+					httperr.Write(w, kind.HTTPStatus(), kind.Code(), "Rate limiter unavailable", nil, errkind.RetryAfterOf(err))
 					return
 				}
-				writeError(w, http.StatusInternalServerError, errkind.Internal.Code(), "Internal server error")
+				httperr.Write(w, http.StatusInternalServerError, errkind.Internal.Code(), "Internal server error", nil, 0)
 				return
 			}
 			if !res.Allowed {
@@ -144,20 +144,12 @@ func Middleware(cfg Config) func(http.Handler) http.Handler {
 			if !res.Allowed {
 				retry := min(max(1, ceilSeconds(res.RetryAfter)), windowSec)
 				h.Set("Retry-After", strconv.Itoa(retry))
-				writeError(w, http.StatusTooManyRequests, errkind.RateLimited.Code(), "Rate limit exceeded")
+				httperr.Write(w, http.StatusTooManyRequests, errkind.RateLimited.Code(), "Rate limit exceeded", nil, 0)
 				return
 			}
 			next.ServeHTTP(w, r)
 		})
 	}
-}
-
-// writeError writes the error body of the wire contract; code and msg are
-// constants of this package that need no JSON escaping.
-func writeError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write([]byte(`{"error":{"code":"` + code + `","msg":"` + msg + `","details":null}}`))
 }
 
 // ceilSeconds returns d in whole seconds, rounded up.
