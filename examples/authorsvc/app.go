@@ -263,11 +263,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		// for them), so that guessing tokens is limited too, and every
 		// answer from here on carries the rate limit headers.
 		auth.Middleware(auth.Config{Authenticator: verifier, Optional: true, Defer: true, Logger: log, Exclude: authExclude}),
+		auditHTTP(auditLog, pkgs), // before the rate limit, so that its 429s are audited
 		rateLimit,
 		middleware.TrustedHosts(middleware.TrustedHostsConfig{Hosts: cfg.AllowedHosts}),
 		middleware.BodyLimit(middleware.BodyLimitConfig{MaxBytes: cfg.MaxRequestBodySize}),
 		auth.Refuse,
-		auditHTTP(auditLog),
 	)(middleware.Routes(mux))
 
 	srv := middleware.NewServer(cfg.HTTPAddr, handler, middleware.ServerConfig{})

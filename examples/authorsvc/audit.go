@@ -28,31 +28,83 @@ func requestInfo(next http.Handler) http.Handler {
 	})
 }
 
-// auditHTTP audits authenticated HTTP requests; package calls over the
-// bridge are audited by the router's middleware instead, the WebSocket
-// endpoint per message.
-func auditHTTP(l *audit.Logger) func(http.Handler) http.Handler {
+// auditHTTP audits authenticated HTTP requests. Package calls over the
+// bridge are audited by the router's middleware instead (the WebSocket
+// endpoint's per message), except those the HTTP rate limit refuses before
+// the router sees them, which are audited here as the router would name
+// them. Place it before the rate limit.
+func auditHTTP(l *audit.Logger, pkgs *router.PackageRouter[PkgID]) func(http.Handler) http.Handler {
 	if l == nil {
 		return func(h http.Handler) http.Handler { return h }
 	}
-	return audit.Middleware(l, audit.HTTPConfig{
-		Identify: func(r *http.Request) (audit.Identity, bool) {
-			p := auth.FromContext(r.Context())
-			if p == nil {
-				return audit.Identity{}, false
-			}
-			return audit.Identity{UserID: p.ID, Username: p.Username, Roles: p.Roles}, true
-		},
+	identify := func(r *http.Request) (audit.Identity, bool) {
+		p := auth.FromContext(r.Context())
+		if p == nil {
+			return audit.Identity{}, false
+		}
+		return audit.Identity{UserID: p.ID, Username: p.Username, Roles: p.Roles}, true
+	}
+	general := audit.Middleware(l, audit.HTTPConfig{
+		Identify: identify,
 		Skip: func(r *http.Request) bool {
-			switch {
-			case r.URL.Path == "/health", r.URL.Path == "/metrics", r.URL.Path == "/web",
-				strings.HasPrefix(r.URL.Path, "/api/pkg/"):
+			switch r.URL.Path {
+			case "/health", "/metrics", "/web":
 				return true
 			}
 			return false
 		},
 	})
+	return func(next http.Handler) http.Handler {
+		audited := general(next)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			rest, bridged := strings.CutPrefix(r.URL.Path, "/api/pkg/")
+			if !bridged {
+				audited.ServeHTTP(w, r)
+				return
+			}
+			start := time.Now()
+			sw := &statusWriter{ResponseWriter: w}
+			next.ServeHTTP(sw, r)
+			id, ok := identify(r)
+			if sw.status != http.StatusTooManyRequests || !ok {
+				return
+			}
+			name := "PKG_" + rest
+			if n, err := strconv.ParseInt(rest, 10, 32); err == nil {
+				if rt := pkgs.Route(PkgID(n)); rt != nil {
+					name = rt.Name
+				}
+			}
+			e := audit.Entry{
+				UserID: id.UserID, Username: id.Username, UserRoles: id.Roles,
+				ActionType: "HTTP:" + name, Resource: rest, Outcome: audit.RateLimited,
+				ResponseStatus: audit.Status(sw.status), ErrorMessage: router.CodeRateLimitExceeded,
+				DurationMS: audit.Duration(time.Since(start)),
+			}
+			if ri, ok := audit.RequestInfoFrom(r.Context()); ok {
+				e.IPAddress, e.UserAgent, e.RequestID = ri.IP, ri.UserAgent, ri.RequestID
+			}
+			_ = l.Log(r.Context(), e)
+		})
+	}
 }
+
+// statusWriter records the status of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+// WriteHeader records status and passes it on.
+func (w *statusWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+// Unwrap returns the wrapped writer, for http.ResponseController.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // wsAuditEvents records WebSocket connects, authentication failures,
 // disconnects and rate-limited messages (which never reach the router).

@@ -122,3 +122,65 @@ func (a *app) dialErr(t *testing.T, token string) (any, error) {
 	}
 	return c, err
 }
+
+// TestAuditRefusalsAndConnections: refusals that never reach a handler are
+// audited too - the HTTP rate limit's 429 for a route and for a package
+// call over the bridge, a WebSocket message over its rate, a connection
+// over the per-user cap - and so are WebSocket disconnects.
+func TestAuditRefusalsAndConnections(t *testing.T) {
+	a := startApp(t, map[string]string{
+		"RATE_LIMIT_PER_MINUTE": "10", "WS_MESSAGE_RATE_LIMIT": "2", "WS_MAX_CONNECTIONS_PER_USER": "1",
+		"AUDIT_BATCH_TIMEOUT": "20ms",
+	})
+	admin, writer := a.token(t, "admin"), a.token(t, "writer")
+
+	for range 10 {
+		res, _ := a.do(t, "POST", "/api/pkg/10", writer, `{"data":{}}`)
+		require.Equal(t, 200, res.StatusCode)
+	}
+	res, _ := a.do(t, "POST", "/api/pkg/10", writer, `{"data":{}}`)
+	require.Equal(t, 429, res.StatusCode)
+	res, _ = a.do(t, "GET", "/authors", writer, "")
+	require.Equal(t, 429, res.StatusCode)
+
+	c := a.dial(t, writer)
+	for range 2 {
+		require.EqualValues(t, 0, call(t, c, int64(Ping), `{}`).StatusCode())
+	}
+	require.EqualValues(t, 4, call(t, c, int64(Ping), `{}`).StatusCode())
+	_, err := a.dialErr(t, writer) // over the cap of 1
+	require.Error(t, err)
+	require.NoError(t, c.Close())
+
+	want := map[string]string{ // action type -> outcome
+		"HTTP:PING":           "rate_limited",
+		"HTTP:GET":            "rate_limited",
+		"WS:PING":             "rate_limited",
+		"WS:CONNECTION_LIMIT": "rate_limited",
+		"WS:DISCONNECT":       "success",
+	}
+	var rows []map[string]any
+	require.Eventually(t, func() bool {
+		res, body := a.do(t, "GET", "/audit-logs?per_page=1000&username=writer", admin, "")
+		require.Equal(t, 200, res.StatusCode, "%s", body)
+		var page auditPage
+		require.NoError(t, json.Unmarshal(body, &page))
+		rows = page.Items
+		found := 0
+		for action, outcome := range want {
+			for _, r := range rows {
+				if r["action_type"] == action && r["outcome"] == outcome {
+					found++
+					break
+				}
+			}
+		}
+		return found == len(want)
+	}, 5*time.Second, 300*time.Millisecond, "audit rows: %v", rows)
+	for _, r := range rows {
+		if r["action_type"] == "HTTP:PING" && r["outcome"] == "rate_limited" {
+			assert.Equal(t, "10", r["resource"])
+			assert.EqualValues(t, 429, r["response_status"])
+		}
+	}
+}
