@@ -19,17 +19,27 @@
 //	ClientIP          the client address for logs and rate limiting
 //	AccessLog         one log line per request
 //	Metrics           http_requests_total and friends
+//	auth (deferring)  the principal, or the refusal of a bad token left for later
+//	audit, rate limit the application's layers: every request below is counted
 //	TrustedHosts      400 invalid_host
 //	CORS              preflights answered before authentication
 //	BodyLimit         413 request_too_large
-//	(auth -> rate limit -> audit, supplied by the application)
+//	auth.Refuse       401 for the refused tokens
 //	Routes(mux)       the application's ServeMux
 //
+// [Listener] wraps the server's listener so that the answers net/http gives
+// before any handler runs follow the contract too.
+//
 // This is the request flow of the design (security headers, trusted host,
-// correlation id, recover, access log and metrics, body limit, then the
-// application's layers) with trusted hosts moved below the observers: a
-// request refused for its Host header then still gets a correlation id, a log
-// line and a count, as every other refusal does.
+// correlation id, recover, access log and metrics, body limit, auth, rate
+// limit, audit) with two moves. Trusted hosts sits below the observers, so
+// that a request refused for its Host header still gets a correlation id, a
+// log line and a count, as every other refusal does. Trusted hosts, the body
+// limit and the answer to a refused token sit below the rate limit (auth
+// only identifies the caller above it, see auth.Config.Defer), so that every
+// refusal carries the rate limit headers and is counted against its client:
+// guessing tokens or sending oversized bodies is limited like any other
+// request.
 //
 // # Route patterns
 //
