@@ -201,7 +201,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 				return ""
 			},
 			ClientIP:   ratelimit.ClientIP(cfg.TrustedProxies),
-			Exclude:    []string{"/health", "/metrics", "/web"},
+			Exclude:    []string{"/health", "/live", "/metrics", "/web"},
 			Logger:     log,
 			Registerer: reg,
 		})
@@ -244,6 +244,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return []health.Field{{Key: "active_connections", Value: endpoint.ActiveConnections()}}
 		}},
 	}}))
+	mux.Handle("GET /live", health.Live()) // liveness: the process answers, whatever its dependencies
 	mux.Handle("GET /metrics", middleware.MetricsHandler(reg))
 
 	metrics, err := middleware.NewMetrics(middleware.MetricsConfig{Registerer: reg})
@@ -415,6 +416,7 @@ var otherRoutes = []struct {
 	{"POST /api/pkg/{pkg_id}", rbac.Public},
 	{"GET /api/packages", rbac.Public},
 	{"GET /health", rbac.Public},
+	{"GET /live", rbac.Public},
 	{"GET /metrics", rbac.Public},
 	{"GET /web", rbac.Authenticated},
 	{"GET /dev/jwks", rbac.Public},
@@ -482,7 +484,7 @@ func (n *pushNotifier) AuthorCreated(ctx context.Context, a AuthorCreatedEvent) 
 }
 
 // authExclude are the paths the HTTP authentication middleware skips.
-var authExclude = regexp.MustCompile(`^(/health|/metrics|/web)$`)
+var authExclude = regexp.MustCompile(`^(/health|/live|/metrics|/web)$`)
 
 // leeway maps AUTH_LEEWAY_SECONDS=0 (none) to the libraries' negative =
 // none (their zero means the default).

@@ -48,7 +48,7 @@ func auditHTTP(l *audit.Logger, pkgs *router.PackageRouter[PkgID]) func(http.Han
 		Identify: identify,
 		Skip: func(r *http.Request) bool {
 			switch r.URL.Path {
-			case "/health", "/metrics", "/web":
+			case "/health", "/live", "/metrics", "/web":
 				return true
 			}
 			return false
