@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -19,6 +20,7 @@ import (
 	"github.com/pkgroute/pkgroute/auth"
 	"github.com/pkgroute/pkgroute/auth/keycloak"
 	"github.com/pkgroute/pkgroute/internal/errkind"
+	"github.com/pkgroute/pkgroute/internal/testenv"
 )
 
 // startKeycloakMock starts testdata/keycloak-mock.mjs, an identity provider
@@ -26,12 +28,13 @@ import (
 // returns its base URL. The package is looked up in the node_modules folder
 // named by PKGROUTE_OAUTH2_MOCK_SERVER, else in .ci/node_modules at the
 // repository root (where CI installs it). The test is skipped when Node or
-// the package is missing.
+// the package is missing, and fails then under PKGROUTE_REQUIRE_SERVICES=1
+// (CI).
 func startKeycloakMock(t *testing.T, realm, clientID string, users map[string]any) string {
 	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("node is not installed; the oauth2-mock-server interoperability test needs it")
+		testenv.Unavailable(t, "node is not installed; the oauth2-mock-server interoperability test needs it")
 	}
 	modules := os.Getenv("PKGROUTE_OAUTH2_MOCK_SERVER")
 	if modules == "" {
@@ -40,7 +43,7 @@ func startKeycloakMock(t *testing.T, realm, clientID string, users map[string]an
 	entry, err := filepath.Abs(filepath.Join(modules, "oauth2-mock-server", "dist", "index.mjs"))
 	require.NoError(t, err)
 	if _, err := os.Stat(entry); err != nil {
-		t.Skipf("oauth2-mock-server is not installed at %s (npm install --prefix .ci oauth2-mock-server@8)", modules)
+		testenv.Unavailable(t, fmt.Sprintf("oauth2-mock-server is not installed at %s (npm install --prefix .ci oauth2-mock-server@8)", modules))
 	}
 	usersJSON, err := json.Marshal(users)
 	require.NoError(t, err)
