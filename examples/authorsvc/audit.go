@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -183,7 +184,11 @@ func listAuditHTTP(sink *audit.BunSink) http.HandlerFunc {
 					middleware.WriteError(w, r, invalidField("/"+p.key, "minimum: want >= 1"))
 					return
 				}
-				*p.dst = int(min(*n, 1<<31))
+				if *n > math.MaxInt32 {
+					middleware.WriteError(w, r, invalidField("/"+p.key, "maximum: want <= 2147483647"))
+					return
+				}
+				*p.dst = int(*n)
 			}
 		}
 		if f.Start, err = parseDate(q.Get("start_date"), "/start_date", false); err != nil {

@@ -90,6 +90,9 @@ func TestAuditTrail(t *testing.T) {
 		assert.Equal(t, 400, res.StatusCode)
 		res, _ = a.do(t, "GET", "/audit-logs?per_page=1001", admin, "")
 		assert.Equal(t, 400, res.StatusCode)
+		res, body = a.do(t, "GET", "/audit-logs?page=2147483648", admin, "")
+		assert.Equal(t, 400, res.StatusCode)
+		assert.Equal(t, "/page", httpError(t, body).Details[0].Path)
 		res, _ = a.do(t, "GET", "/audit-logs", writer, "")
 		assert.Equal(t, 403, res.StatusCode)
 

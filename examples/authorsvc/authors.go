@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -233,6 +232,3 @@ func conflict(format string, args ...any) error {
 func notFound(id int64) error {
 	return &router.Error{Status: router.StatusError, Code: router.CodeNotFound, Msg: fmt.Sprintf("author %d not found", id), Err: router.ErrNotFound}
 }
-
-// trimmed reports whether s has no surrounding white space.
-func trimmed(s string) bool { return strings.TrimSpace(s) == s }

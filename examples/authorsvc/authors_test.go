@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -9,6 +10,9 @@ import (
 	"testing"
 
 	"github.com/pkgroute/pkgroute/internal/testenv"
+	"github.com/pkgroute/pkgroute/repository"
+	"github.com/pkgroute/pkgroute/repository/dbmigrate"
+	"github.com/pkgroute/pkgroute/repository/dbopen"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -253,4 +257,27 @@ func names(t *testing.T, data []byte) []string {
 		out = append(out, a.Name)
 	}
 	return out
+}
+
+// TestAuthorRepositoryGetByName exercises the typed repository extension on
+// both databases, through the app's own migrations.
+func TestAuthorRepositoryGetByName(t *testing.T) {
+	databases(t, func(t *testing.T, dsn string) {
+		ctx := context.Background()
+		db, err := dbopen.Open(ctx, dsn, dbopen.Config{})
+		require.NoError(t, err)
+		defer db.Close()
+		_, err = dbmigrate.Migrate(ctx, db, migrationFiles(), dbmigrate.Config{Table: "authorsvc_migrations"})
+		require.NoError(t, err)
+		base, err := repository.New[Author](db, repository.Config{})
+		require.NoError(t, err)
+		repo := AuthorRepository{base}
+		ada := &Author{Name: "Ada Lovelace"}
+		require.NoError(t, repo.Create(ctx, ada))
+		got, err := repo.GetByName(ctx, "Ada Lovelace")
+		require.NoError(t, err)
+		assert.Equal(t, ada.ID, got.ID)
+		_, err = repo.GetByName(ctx, "Nobody")
+		assert.ErrorIs(t, err, repository.ErrNotFound)
+	})
 }
