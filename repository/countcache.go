@@ -9,9 +9,11 @@ import (
 // CountCache keeps the totals of offset pages for a while, so that paging
 // through a large table does not count it on every page. Keys are a table
 // name and the text of the count query (its filters included). Repositories
-// invalidate a table's entries after each of their writes. Totals from a
-// cache may lag writes made elsewhere (another process, raw SQL) by up to
-// the cache's lifetime.
+// invalidate a table's entries after each of their writes, or, for writes
+// in a Transactor's transaction, after its commit; inside a transaction
+// they count without the cache, neither reading nor storing totals. Totals
+// from a cache may lag writes made elsewhere (another process, raw SQL) by
+// up to the cache's lifetime.
 type CountCache interface {
 	// Count returns a cached total, if one is fresh.
 	Count(ctx context.Context, table, query string) (n int, ok bool)

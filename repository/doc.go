@@ -8,9 +8,10 @@
 // Failures carry wire kinds (internal/errkind): ErrNotFound (no row, or an
 // update or delete that touched none), ErrConflict (a unique or primary key
 // violation, on PostgreSQL and SQLite alike), ErrInvalidFilter,
-// ErrInvalidPage and ErrInvalidCursor (invalid_data). Any other database
-// error is returned as an *Error naming the operation and the table, with
-// the driver's error inside.
+// ErrInvalidPage and ErrInvalidCursor (invalid_data), and ErrUnavailable
+// (service_unavailable with a retry hint: the database could not be
+// reached). Any other database error is returned as an *Error naming the
+// operation and the table, with the driver's error inside.
 //
 // # Filters
 //
@@ -25,7 +26,8 @@
 // counted, has_more from one extra row) or cursor mode (keyset on the
 // primary key, an opaque base64 cursor that is null on the last page). A
 // CountCache, such as MemoryCountCache, keeps offset totals for a while and
-// is invalidated by the repository's writes.
+// is invalidated by the repository's writes (those of a transaction once it
+// has committed); totals counted inside a transaction bypass it.
 //
 // # Transactions
 //

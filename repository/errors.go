@@ -47,7 +47,7 @@ func (unavailable) RetryAfter() time.Duration { return time.Second }
 type Error struct {
 	Op    string // "get", "list", "create", ...
 	Table string // the table's name
-	Kind  error  // ErrNotFound, ErrConflict or nil
+	Kind  error  // ErrNotFound, ErrConflict, ErrUnavailable (service_unavailable, retry hint) or nil
 	Err   error  // the underlying error
 }
 

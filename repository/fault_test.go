@@ -19,8 +19,8 @@ import (
 
 // TestPostgresRestart restarts a private PostgreSQL (pg_ctl restart -m
 // fast) in the middle of a stream of transactional commands: commands in
-// flight fail with a clear, unclassified error, the pool recovers by
-// itself, and later commands succeed.
+// flight fail with ErrUnavailable (service_unavailable, with a retry hint),
+// the pool recovers by itself, and later commands succeed.
 func TestPostgresRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("fault test")

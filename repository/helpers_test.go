@@ -67,8 +67,13 @@ func openPostgres(t testing.TB) *bun.DB {
 
 func openMigrated(t testing.TB, dsn string) *bun.DB {
 	t.Helper()
+	return openMigratedConfig(t, dsn, dbopen.Config{})
+}
+
+func openMigratedConfig(t testing.TB, dsn string, cfg dbopen.Config) *bun.DB {
+	t.Helper()
 	ctx := context.Background()
-	db, err := dbopen.Open(ctx, dsn, dbopen.Config{})
+	db, err := dbopen.Open(ctx, dsn, cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
 	_, err = dbmigrate.Migrate(ctx, db, migrations(), dbmigrate.Config{Table: "test_migrations"})

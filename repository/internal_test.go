@@ -143,3 +143,36 @@ func TestMemoryCountCache(t *testing.T) {
 	assert.True(t, ok)
 	assert.Equal(t, 3, n)
 }
+
+// funcCache is a CountCache whose type == cannot compare.
+type funcCache func(table string)
+
+func (funcCache) Count(context.Context, string, string) (int, bool) { return 0, false }
+func (funcCache) StoreCount(context.Context, string, string, int)   {}
+func (f funcCache) Invalidate(_ context.Context, table string)      { f(table) }
+
+func TestWrittenTables(t *testing.T) {
+	ctx := context.Background()
+	mem := NewMemoryCountCache(MemoryCountCacheConfig{})
+	mem.StoreCount(ctx, "a", "q", 1)
+	mem.StoreCount(ctx, "b", "q", 2)
+	mem.StoreCount(ctx, "c", "q", 3)
+	var calls []string
+	fc := funcCache(func(table string) { calls = append(calls, table) })
+
+	w := new(writtenTables)
+	w.add(mem, "a")
+	w.add(mem, "b")
+	w.add(mem, "a")
+	w.add(fc, "a")
+	w.add(fc, "a")
+	assert.Len(t, w.entries, 4, "the same cache and table once; caches that cannot be compared each time")
+
+	w.invalidate(ctx)
+	assert.Equal(t, []string{"a", "a"}, calls)
+	for table, cached := range map[string]bool{"a": false, "b": false, "c": true} {
+		_, ok := mem.Count(ctx, table, "q")
+		assert.Equal(t, cached, ok, "table %s", table)
+	}
+	assert.Empty(t, w.entries)
+}

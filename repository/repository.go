@@ -71,7 +71,8 @@ func New[T any](db bun.IDB, cfg Config) (*Repository[T], error) {
 }
 
 // WithDB returns a copy of r that runs its queries on db, e.g. the bun.Tx
-// of a RunInTx callback.
+// of a RunInTx callback. As with WithTx, its writes invalidate the count
+// cache at once, before the caller commits.
 func (r *Repository[T]) WithDB(db bun.IDB) *Repository[T] {
 	c := *r
 	c.db = db
@@ -130,7 +131,7 @@ func (r *Repository[T]) Create(ctx context.Context, item *T) error {
 	if err != nil {
 		return MapError("create", r.table.Name, err)
 	}
-	r.invalidate(ctx)
+	r.written(ctx)
 	return nil
 }
 
@@ -141,7 +142,7 @@ func (r *Repository[T]) Update(ctx context.Context, item *T) error {
 	if err := r.checkAffected("update", res, err); err != nil {
 		return err
 	}
-	r.invalidate(ctx)
+	r.written(ctx)
 	return nil
 }
 
@@ -152,7 +153,7 @@ func (r *Repository[T]) Delete(ctx context.Context, id any) error {
 	if err := r.checkAffected("delete", res, err); err != nil {
 		return err
 	}
-	r.invalidate(ctx)
+	r.written(ctx)
 	return nil
 }
 
@@ -225,17 +226,23 @@ func (r *Repository[T]) paginateOffset(ctx context.Context, page, perPage int, f
 	return res, nil
 }
 
-// total counts the rows that match filters, through the cache when there
-// is one.
+// total counts the rows that match filters on db, through the cache when
+// there is one and db is not a transaction.
 func (r *Repository[T]) total(ctx context.Context, db bun.IDB, filters []Filter) (int, error) {
 	q := db.NewSelect().Model((*T)(nil))
 	if err := r.filter(q, filters); err != nil {
 		return 0, fmt.Errorf("paginate %s: %w", r.table.Name, err)
 	}
+	// Inside a transaction the total may count uncommitted writes: it is
+	// neither taken from the cache nor stored there.
+	cache := r.cache
+	if isTx(db) {
+		cache = nil
+	}
 	var key string
-	if r.cache != nil {
+	if cache != nil {
 		key = q.String()
-		if n, ok := r.cache.Count(ctx, r.table.Name, key); ok {
+		if n, ok := cache.Count(ctx, r.table.Name, key); ok {
 			return n, nil
 		}
 	}
@@ -243,8 +250,8 @@ func (r *Repository[T]) total(ctx context.Context, db bun.IDB, filters []Filter)
 	if err != nil {
 		return 0, MapError("paginate", r.table.Name, err)
 	}
-	if r.cache != nil {
-		r.cache.StoreCount(ctx, r.table.Name, key, int(n))
+	if cache != nil {
+		cache.StoreCount(ctx, r.table.Name, key, int(n))
 	}
 	return int(n), nil
 }
@@ -302,8 +309,16 @@ func (r *Repository[T]) checkAffected(op string, res interface{ RowsAffected() (
 	return nil
 }
 
-func (r *Repository[T]) invalidate(ctx context.Context) {
-	if r.cache != nil {
-		r.cache.Invalidate(ctx, r.table.Name)
+// written invalidates the cached totals of r's table after a write in ctx:
+// at once, or, inside a Transactor's transaction, once it has committed.
+func (r *Repository[T]) written(ctx context.Context) {
+	if r.cache == nil {
+		return
 	}
+	if v, ok := txFor(ctx, r.db); ok && v.written != nil {
+		v.written.add(r.cache, r.table.Name)
+		return
+	}
+	// The write is done even if ctx ends now.
+	r.cache.Invalidate(context.WithoutCancel(ctx), r.table.Name)
 }

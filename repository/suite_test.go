@@ -6,18 +6,24 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 
 	"github.com/pkgroute/pkgroute/command"
 	"github.com/pkgroute/pkgroute/internal/errkind"
+	"github.com/pkgroute/pkgroute/internal/testenv"
 	"github.com/pkgroute/pkgroute/repository"
+	"github.com/pkgroute/pkgroute/repository/dbopen"
+	"github.com/pkgroute/pkgroute/repository/rediscount"
 )
 
 // TestRepository runs the same suite on SQLite and PostgreSQL.
@@ -39,6 +45,7 @@ func TestRepository(t *testing.T) {
 		{"CursorWalkConcurrentInserts", testCursorWalkConcurrentInserts},
 		{"TamperedCursors", testTamperedCursors},
 		{"CountCache", testCountCache},
+		{"CountCacheInTx", testCountCacheInTx},
 	}
 	for _, be := range backends() {
 		t.Run(be.name, func(t *testing.T) {
@@ -642,6 +649,24 @@ func testCursorWalkConcurrentInserts(t *testing.T, db *bun.DB) {
 	for _, id := range initial {
 		require.Equal(t, 1, seen[id], "pre-existing id %d returned once", id)
 	}
+	// The first insert committed before the walk began, so the walk went
+	// past the pre-existing rows.
+	require.Greater(t, len(ids), len(initial), "rows inserted during the walk were returned")
+
+	// Rows are only ever added, and by one writer in key order: every row
+	// up to the last one returned, whether it existed before the walk or
+	// was inserted during it, was returned exactly once.
+	last := ids[len(ids)-1]
+	all, err := r.List(ctx)
+	require.NoError(t, err)
+	below := 0
+	for _, a := range all {
+		if a.ID <= last {
+			below++
+			require.Equal(t, 1, seen[a.ID], "id %d <= last returned id %d returned once", a.ID, last)
+		}
+	}
+	assert.Equal(t, len(ids), below, "the walk returned only rows of the table")
 	t.Logf("walked %d rows (%d pre-existing) while %d were inserted", len(ids), len(initial), inserted)
 }
 
@@ -745,6 +770,148 @@ func testCountCache(t *testing.T, db *bun.DB) {
 		return r.Delete(ctx, id)
 	}))
 	assert.Equal(t, 3, total())
+}
+
+// recordingCache is a CountCache that records the tables it invalidates.
+type recordingCache struct {
+	repository.CountCache
+
+	mu          sync.Mutex
+	invalidated []string
+}
+
+func (c *recordingCache) Invalidate(ctx context.Context, table string) {
+	c.mu.Lock()
+	c.invalidated = append(c.invalidated, table)
+	c.mu.Unlock()
+	c.CountCache.Invalidate(ctx, table)
+}
+
+func (c *recordingCache) invalidations() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.invalidated...)
+}
+
+// testCountCacheInTx checks that totals counted inside a transaction bypass
+// the count cache, and that a transaction's writes invalidate it once the
+// transaction has committed, with an in-memory and a Redis cache.
+func testCountCacheInTx(t *testing.T, db *bun.DB) {
+	caches := []struct {
+		name string
+		new  func(t *testing.T) repository.CountCache
+	}{
+		{"memory", func(*testing.T) repository.CountCache {
+			return repository.NewMemoryCountCache(repository.MemoryCountCacheConfig{TTL: time.Hour})
+		}},
+		{"redis", func(t *testing.T) repository.CountCache {
+			opt, err := redis.ParseURL(testenv.RedisURL(t))
+			require.NoError(t, err)
+			client := redis.NewClient(opt)
+			t.Cleanup(func() { _ = client.Close() })
+			return rediscount.New(client, rediscount.Config{Prefix: testenv.RedisPrefix(t), TTL: time.Hour})
+		}},
+	}
+	// A reader outside a transaction must be able to run while it is open.
+	db = concurrentDB(t, db)
+	ctx := context.Background()
+	txr := repository.NewTransactor(db, nil)
+	boom := errors.New("boom")
+	for _, c := range caches {
+		t.Run(c.name, func(t *testing.T) {
+			cache := &recordingCache{CountCache: c.new(t)}
+			r, err := repository.New[Author](db, repository.Config{CountCache: cache})
+			require.NoError(t, err)
+			total := func(ctx context.Context) int {
+				t.Helper()
+				res, err := r.Paginate(ctx, repository.Offset(1, 2))
+				require.NoError(t, err)
+				return res.Meta.Total
+			}
+			seed(t, db, 2)
+
+			t.Run("TransactionIgnoresCachedTotal", func(t *testing.T) {
+				base := total(ctx)
+				// Not through the repository: the cached total is now stale.
+				_, err := db.NewInsert().Model(&Author{Name: "raw-" + c.name}).Exec(ctx)
+				require.NoError(t, err)
+				require.Equal(t, base, total(ctx), "cached")
+				require.NoError(t, txr.InTx(ctx, func(ctx context.Context) error {
+					assert.Equal(t, base+1, total(ctx), "counted in the transaction, not read from the cache")
+					return nil
+				}))
+				require.NoError(t, db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+					res, err := r.WithDB(tx).Paginate(ctx, repository.Offset(1, 2))
+					require.NoError(t, err)
+					assert.Equal(t, base+1, res.Meta.Total, "counted in the bun.Tx, not read from the cache")
+					return nil
+				}))
+				require.NoError(t, r.Create(ctx, &Author{Name: "refresh-" + c.name}))
+				assert.Equal(t, base+2, total(ctx))
+			})
+
+			t.Run("RolledBackWriteNotCached", func(t *testing.T) {
+				base := total(ctx)
+				err := txr.InTx(ctx, func(ctx context.Context) error {
+					require.NoError(t, r.Create(ctx, &Author{Name: "rolled-back-" + c.name}))
+					assert.Equal(t, base+1, total(ctx), "the transaction counts its own write")
+					return boom
+				})
+				require.ErrorIs(t, err, boom)
+				assert.Equal(t, base, total(ctx), "the rolled-back total was not cached")
+
+				err = db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+					rtx := r.WithDB(tx)
+					require.NoError(t, rtx.Create(ctx, &Author{Name: "rolled-back-bun-" + c.name}))
+					res, err := rtx.Paginate(ctx, repository.Offset(1, 2))
+					require.NoError(t, err)
+					assert.Equal(t, base+1, res.Meta.Total)
+					return boom
+				})
+				require.ErrorIs(t, err, boom)
+				assert.Equal(t, base, total(ctx), "the total of the rolled-back bun.Tx was not cached")
+			})
+
+			t.Run("CommitInvalidates", func(t *testing.T) {
+				base := total(ctx)
+				before := len(cache.invalidations())
+				require.NoError(t, txr.InTx(ctx, func(txCtx context.Context) error {
+					for i := range 3 {
+						require.NoError(t, r.Create(txCtx, &Author{Name: fmt.Sprintf("committed-%s-%d", c.name, i)}))
+					}
+					// A reader outside the transaction sees, and caches, the
+					// total before the commit.
+					assert.Equal(t, base, total(ctx))
+					assert.Len(t, cache.invalidations(), before, "nothing invalidated before the commit")
+					return nil
+				}))
+				assert.Equal(t, []string{"authors"}, cache.invalidations()[before:], "one invalidation, after the commit")
+				assert.Equal(t, base+3, total(ctx), "the commit invalidated the total cached during the transaction")
+
+				// A nested transaction's write is invalidated when the outer one commits.
+				require.NoError(t, txr.InTx(ctx, func(txCtx context.Context) error {
+					require.NoError(t, txr.InTx(txCtx, func(txCtx context.Context) error {
+						return r.Create(txCtx, &Author{Name: "nested-" + c.name})
+					}))
+					assert.Equal(t, base+3, total(ctx), "before the outer commit")
+					return nil
+				}))
+				assert.Equal(t, base+4, total(ctx), "after the outer commit")
+			})
+		})
+	}
+}
+
+// concurrentDB returns a database like db (fresh and migrated) on which a
+// query outside a transaction runs while the transaction is open: db itself
+// on PostgreSQL, and for SQLite, whose in-memory databases have a single
+// connection, a WAL database in a file with two connections.
+func concurrentDB(t *testing.T, db *bun.DB) *bun.DB {
+	t.Helper()
+	if db.Dialect().Name() != dialect.SQLite {
+		return db
+	}
+	return openMigratedConfig(t, "sqlite:"+filepath.Join(t.TempDir(), "concurrent.db"), dbopen.Config{MaxOpenConns: 2})
 }
 
 func seedID(t *testing.T, r *repository.Repository[Author], name string) int64 {
