@@ -105,15 +105,31 @@ func (c *conn[T]) requestClose(cr closeReq) bool {
 }
 
 // forceClose replaces a pending flushing close (the queue can no longer be
-// written) or starts one.
-func (c *conn[T]) forceClose(cr closeReq) {
+// written) or starts one. It reports whether cr is now the connection's
+// close.
+func (c *conn[T]) forceClose(cr closeReq) bool {
 	c.mu.Lock()
-	if c.closing == nil || c.closing.flush {
+	set := c.closing == nil || c.closing.flush
+	if set {
 		c.closing = &cr
 	}
 	c.mu.Unlock()
 	c.cancel()
 	c.signal()
+	return set
+}
+
+// writeClose writes the close frame of cr by deadline, if the connection
+// is upgraded and no close frame was sent yet. It is safe while the writer
+// or a request goroutine is writing: control frames may come between the
+// frames of a message.
+func (c *conn[T]) writeClose(cr closeReq, deadline time.Time) {
+	c.mu.Lock()
+	ws := c.ws
+	c.mu.Unlock()
+	if ws != nil {
+		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(cr.code, cr.reason), deadline)
+	}
 }
 
 // abort drops the network connection, if there is one yet.
@@ -219,7 +235,7 @@ func (c *conn[T]) readLoop() {
 			c.readFailed(err)
 			break
 		}
-		if c.isClosing() || !c.checkFrame(mt, data) {
+		if c.isClosing() || c.checkFrame(mt, data) != 0 {
 			c.discard()
 			break
 		}
@@ -244,17 +260,19 @@ func (c *conn[T]) serveInline(data []byte, h head) bool {
 }
 
 // checkFrame closes with 1003 for binary frames and 1007 for invalid
-// UTF-8.
-func (c *conn[T]) checkFrame(mt int, data []byte) bool {
-	if mt != websocket.TextMessage {
-		c.requestClose(closeReq{code: websocket.CloseUnsupportedData, reason: "binary frames are not supported", frame: true})
-		return false
+// UTF-8, and returns that close code (0 for a valid text frame).
+func (c *conn[T]) checkFrame(mt int, data []byte) int {
+	var cr closeReq
+	switch {
+	case mt != websocket.TextMessage:
+		cr = closeReq{code: websocket.CloseUnsupportedData, reason: "binary frames are not supported", frame: true}
+	case !utf8.Valid(data):
+		cr = closeReq{code: websocket.CloseInvalidFramePayloadData, reason: "invalid UTF-8", frame: true}
+	default:
+		return 0
 	}
-	if !utf8.Valid(data) {
-		c.requestClose(closeReq{code: websocket.CloseInvalidFramePayloadData, reason: "invalid UTF-8", frame: true})
-		return false
-	}
-	return true
+	c.requestClose(cr)
+	return cr.code
 }
 
 // readFailed closes after a read error and drains what the peer still
@@ -337,8 +355,8 @@ func (c *conn[T]) authenticate() bool {
 		c.discard()
 		return false
 	}
-	if !c.checkFrame(mt, data) {
-		e.rejected(c.ctx, statusRejectedAuth, c.id, nil, CloseUnauthorized)
+	if code := c.checkFrame(mt, data); code != 0 {
+		e.rejected(c.ctx, statusRejectedAuth, c.id, nil, code)
 		c.discard()
 		return false
 	}

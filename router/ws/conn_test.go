@@ -2,7 +2,10 @@ package ws_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -182,24 +185,103 @@ func TestMessageRateLimit(t *testing.T) {
 	}
 }
 
-func TestSlowConsumer(t *testing.T) {
-	f := newFixture(t, ws.Config{Authenticator: fakeAuth, SendQueueBytes: 256 << 10, WriteTimeout: 300 * time.Millisecond})
-	slow := f.rawDial(authHeader("user.ada")) // never reads
-	eventually(t, func() bool { return f.e.ActiveConnections() == 1 }, "connected")
-	fast := f.dial("user.bob")
-	big := strings.Repeat("x", 32<<10)
-	deadline := time.Now().Add(10 * time.Second)
-	for f.counter("ws_closes_total", "code", "1008") == 0 {
-		require.True(t, time.Now().Before(deadline), "slow consumer never closed")
-		require.NoError(t, f.e.Broadcast(ctxT(t), pkgPush, big))
-		time.Sleep(time.Millisecond)
+// msgWatch is a slog.Handler that closes hit when a record with message
+// msg is logged.
+type msgWatch struct {
+	msg  string
+	once sync.Once
+	hit  chan struct{}
+}
+
+func newMsgWatch(msg string) *msgWatch { return &msgWatch{msg: msg, hit: make(chan struct{})} }
+
+func (w *msgWatch) Enabled(context.Context, slog.Level) bool { return true }
+func (w *msgWatch) WithAttrs([]slog.Attr) slog.Handler       { return w }
+func (w *msgWatch) WithGroup(string) slog.Handler            { return w }
+
+func (w *msgWatch) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == w.msg {
+		w.once.Do(func() { close(w.hit) })
 	}
-	// The fast connection keeps working.
+	return nil
+}
+
+// disconnected returns the disconnected event of the user with principal
+// id, or nil.
+func (l *eventLog) disconnected(id string) *ws.Event {
+	for _, ev := range l.list() {
+		if ev.Type == ws.EventDisconnected && ev.Principal.ID == id {
+			return &ev
+		}
+	}
+	return nil
+}
+
+// A client that stops reading fills the kernel buffers, then the send
+// queue: the overflow closes it with 1008 "slow consumer", which it reads
+// after the data already written once it reads again.
+func TestSlowConsumerQueueOverflow(t *testing.T) {
+	var log eventLog
+	watch := newMsgWatch("ws: slow consumer")
+	f := newFixture(t, ws.Config{Authenticator: fakeAuth, SendQueueBytes: 64 << 10, WriteTimeout: time.Minute,
+		OnEvent: log.add, Logger: slog.New(watch)})
+	slow := f.rawDial(authHeader("user.ada")) // reads nothing for now
+	fast := f.dial("user.bob")
+	big := strings.Repeat("x", 16<<10)
+	deadline := time.Now().Add(10 * time.Second)
+push:
+	for {
+		select {
+		case <-watch.hit:
+			break push
+		default:
+		}
+		require.True(t, time.Now().Before(deadline), "the send queue never overflowed")
+		require.NoError(t, f.e.PushToUser(ctxT(t), "id-ada", pkgPush, big))
+	}
+	// The other connection keeps working meanwhile.
 	m, err := fast.Call(ctxT(t), int64(pkgPing), nil)
 	require.NoError(t, err)
 	assert.Equal(t, router.StatusOK, m.StatusCode())
+
+	expectClose(t, slow, websocket.ClosePolicyViolation, "slow consumer")
 	eventually(t, func() bool { return f.e.ActiveConnections() == 1 }, "slow connection freed")
-	_ = slow.Close()
+	eventually(t, func() bool { return log.disconnected("id-ada") != nil }, "disconnection reported")
+	assert.Equal(t, websocket.ClosePolicyViolation, log.disconnected("id-ada").CloseCode)
+	assert.Equal(t, 1.0, f.counter("ws_closes_total", "code", "1008"))
+}
+
+// A write that cannot finish within WriteTimeout closes with 1008 "slow
+// consumer" however roomy the send queue. The close frame cannot reach the
+// client (its socket is full and the frame being written is cut short), so
+// the server's report is checked, and that the connection is dropped.
+func TestSlowConsumerWriteTimeout(t *testing.T) {
+	var log eventLog
+	f := newFixture(t, ws.Config{Authenticator: fakeAuth, SendQueueBytes: 1 << 30, WriteTimeout: 300 * time.Millisecond,
+		OnEvent: log.add})
+	slow := f.rawDial(authHeader("user.ada")) // never reads
+	fast := f.dial("user.bob")
+	big := strings.Repeat("x", 32<<10)
+	deadline := time.Now().Add(10 * time.Second)
+	for log.disconnected("id-ada") == nil {
+		require.True(t, time.Now().Before(deadline), "the slow consumer was never closed")
+		require.NoError(t, f.e.PushToUser(ctxT(t), "id-ada", pkgPush, big))
+		time.Sleep(time.Millisecond)
+	}
+	assert.Equal(t, websocket.ClosePolicyViolation, log.disconnected("id-ada").CloseCode)
+	assert.Equal(t, 1.0, f.counter("ws_closes_total", "code", "1008"))
+	assert.Equal(t, 1, f.e.ActiveConnections(), "slow connection freed")
+	m, err := fast.Call(ctxT(t), int64(pkgPing), nil)
+	require.NoError(t, err)
+	assert.Equal(t, router.StatusOK, m.StatusCode())
+	// The server dropped the connection: reading what was written ends.
+	_ = slow.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		if _, _, err := slow.ReadMessage(); err != nil {
+			assert.False(t, errors.Is(err, os.ErrDeadlineExceeded), "connection still open: %v", err)
+			break
+		}
+	}
 }
 
 func TestPush(t *testing.T) {
@@ -288,8 +370,9 @@ func TestShutdownDrains(t *testing.T) {
 
 func TestShutdownDeadline(t *testing.T) {
 	f := newFixture(t, ws.Config{Authenticator: fakeAuth})
-	c := f.dial("user.ada")
-	go func() { _, _ = c.Call(context.Background(), int64(pkgSlow), nil) }()
+	busy := f.dial("user.ada")
+	idle := f.dial("user.bob", wstest.FirstMessage())
+	go func() { _, _ = busy.Call(context.Background(), int64(pkgSlow), nil) }()
 	<-f.slow.started
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
@@ -298,6 +381,11 @@ func TestShutdownDeadline(t *testing.T) {
 	assert.Less(t, time.Since(start), 2*time.Second)
 	_, _, cancelled := f.slow.stats()
 	assert.Equal(t, 1, cancelled, "the in-flight handler was cancelled")
+	// Past the deadline both are still told why they are closed.
+	waitClosed(t, busy, websocket.CloseGoingAway, "server shutting down")
+	waitClosed(t, idle, websocket.CloseGoingAway, "server shutting down")
+	assert.Equal(t, 2.0, f.counter("ws_closes_total", "code", "1001"))
+	assert.Equal(t, 0, f.e.ActiveConnections())
 }
 
 func TestKeepalive(t *testing.T) {

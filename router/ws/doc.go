@@ -36,5 +36,10 @@
 //
 // http.Server.Shutdown does not know hijacked connections: call
 // Endpoint.Shutdown before the server's Shutdown, or register
-// Endpoint.ShutdownHook with http.Server.RegisterOnShutdown.
+// Endpoint.ShutdownHook with http.Server.RegisterOnShutdown. The server's
+// Shutdown does not wait for such hooks, so an application using the hook
+// must still call Endpoint.Shutdown (which waits for the drain) before it
+// exits. Connections are closed with 1001 once their requests finished;
+// when the drain deadline passes first, the requests are cancelled and the
+// remaining connections are sent 1001 at once (best effort) and dropped.
 package ws

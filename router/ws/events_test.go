@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/pkgroute/pkgroute/auth"
 	"github.com/pkgroute/pkgroute/ratelimit"
 	"github.com/pkgroute/pkgroute/router"
@@ -80,4 +81,35 @@ func TestOnEvent(t *testing.T) {
 	assert.Equal(t, ws.EventDisconnected, ev[4].Type)
 	assert.Equal(t, 1000, ev[4].CloseCode)
 	assert.Equal(t, ev[2].ConnID, ev[4].ConnID)
+}
+
+// A first message refused for its frame reports the close code sent: 1003
+// for a binary frame, 1007 for invalid UTF-8, 4001 for a bad auth frame.
+func TestOnEventFirstMessageCloseCode(t *testing.T) {
+	var log eventLog
+	f := newFixture(t, ws.Config{Authenticator: fakeAuth, OnEvent: log.add})
+	tests := []struct {
+		name string
+		mt   int
+		data string
+		code int
+	}{
+		{"binary", websocket.BinaryMessage, `{"type":"auth","token":"Bearer user.ada"}`, websocket.CloseUnsupportedData},
+		{"invalid utf-8", websocket.TextMessage, "{\"type\":\"auth\",\"token\":\"\xff\"}", websocket.CloseInvalidFramePayloadData},
+		{"bad auth frame", websocket.TextMessage, `hello`, ws.CloseUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(log.list())
+			raw := f.rawDial(nil)
+			require.NoError(t, raw.WriteMessage(tt.mt, []byte(tt.data)))
+			expectClose(t, raw, tt.code, "")
+			eventually(t, func() bool { return len(log.list()) > before }, "event reported")
+			ev := log.list()[before]
+			assert.Equal(t, ws.EventRejected, ev.Type)
+			assert.Equal(t, "auth", ev.Reason)
+			assert.Equal(t, tt.code, ev.CloseCode, "the code on the wire")
+			assert.NotEmpty(t, ev.ConnID)
+		})
+	}
 }

@@ -102,14 +102,19 @@ func (e *Endpoint[T]) deliver(scope Scope, target string, payload []byte) int {
 // open connections get service_unavailable; requests in flight run until
 // they finish or ctx is done; then every connection is closed with 1001
 // (replies already queued are written first), at most DrainConcurrency at
-// a time. It returns when every connection goroutine has exited; when ctx
-// ends first, the remaining connections are dropped and ctx.Err() is
-// returned (still after their goroutines exited, which needs their
-// handlers to honour cancellation).
+// a time. It returns when every connection goroutine has exited. When ctx
+// ends first, the requests still running are cancelled, every remaining
+// connection is sent a 1001 close frame where it can be written within a
+// short time (250 ms; a peer that stopped reading gets none) and dropped,
+// and ctx.Err() is returned (still after their goroutines exited, which
+// needs their handlers to honour cancellation).
 //
 // http.Server.Shutdown does not know hijacked connections: call
-// Endpoint.Shutdown first (or from the server's RegisterOnShutdown hook,
-// see ShutdownHook), then the server's Shutdown.
+// Endpoint.Shutdown first, then the server's Shutdown. Registering
+// ShutdownHook with http.Server.RegisterOnShutdown instead starts the
+// drain when the server shuts down, but http.Server.Shutdown does not wait
+// for RegisterOnShutdown hooks: the application must still call
+// Endpoint.Shutdown (which waits for a drain in progress) before it exits.
 func (e *Endpoint[T]) Shutdown(ctx context.Context) error {
 	e.mu.Lock()
 	e.draining.Store(true)
@@ -160,10 +165,7 @@ func (e *Endpoint[T]) Shutdown(ctx context.Context) error {
 		err = ctx.Err()
 	}
 	if err != nil {
-		for _, c := range conns {
-			c.forceClose(closeReq{code: websocket.CloseGoingAway, reason: reasonShutdown})
-			c.abort()
-		}
+		e.closeNow(conns)
 	}
 	e.wg.Wait()
 	e.shutdownOnce.Do(func() {
@@ -176,8 +178,53 @@ func (e *Endpoint[T]) Shutdown(ctx context.Context) error {
 	return err
 }
 
+// forcedCloseTimeout bounds how long Shutdown spends, once its context has
+// ended, on telling the remaining connections that it closes them.
+const forcedCloseTimeout = 250 * time.Millisecond
+
+// closeNow closes conns without waiting for their requests: within
+// forcedCloseTimeout, each is sent a 1001 close frame (best effort, at most
+// DrainConcurrency writes at a time, so that peers that stopped reading do
+// not hold up the others) and given the time left to answer it; then every
+// network connection is dropped.
+func (e *Endpoint[T]) closeNow(conns []*conn[T]) {
+	deadline := time.Now().Add(forcedCloseTimeout)
+	cr := closeReq{code: websocket.CloseGoingAway, reason: reasonShutdown} // frame: sent here
+	work := make(chan *conn[T])
+	var wg sync.WaitGroup
+	for range min(e.cfg.DrainConcurrency, len(conns)) {
+		wg.Go(func() {
+			for c := range work {
+				if c.forceClose(cr) {
+					c.writeClose(cr, deadline)
+				}
+			}
+		})
+	}
+	for _, c := range conns {
+		work <- c
+	}
+	close(work)
+	wg.Wait()
+
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	for _, c := range conns {
+		select {
+		case <-c.readerDone: // the peer answered (or is gone)
+		case <-ctx.Done():
+		}
+		c.abort()
+	}
+}
+
 // ShutdownHook returns a function for http.Server.RegisterOnShutdown that
 // drains the endpoint within timeout when the server shuts down.
+//
+// http.Server.Shutdown runs such hooks in goroutines of their own and does
+// not wait for them: it may return while connections are still draining.
+// Call Endpoint.Shutdown after it (it returns once the drain is over) before
+// the application exits, or the drain is cut short.
 func (e *Endpoint[T]) ShutdownHook(timeout time.Duration) func() {
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
