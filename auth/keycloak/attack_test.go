@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -18,12 +19,15 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/pkgroute/pkgroute/auth"
 	"github.com/pkgroute/pkgroute/auth/authtest"
 	"github.com/pkgroute/pkgroute/auth/keycloak"
+	"github.com/pkgroute/pkgroute/router"
+	"github.com/pkgroute/pkgroute/router/ws"
 )
 
 func seg(v any) string {
@@ -178,6 +182,56 @@ func TestAttackTokens(t *testing.T) {
 			}
 		})
 	}
+
+	// The same tokens over WebSocket: in the upgrade's header (401, no
+	// upgrade) and in the first message (close 4001); none reaches a package.
+	pkgs := router.New[int32](router.Config{})
+	pings := 0
+	pkgs.Register(10, router.HandlerFunc[int32](func(context.Context, *router.Request[int32]) router.Response {
+		pings++
+		return router.Response{Data: map[string]any{}}
+	}), router.Authenticated())
+	endpoint := ws.New(pkgs, ws.Config{Authenticator: f.v})
+	srv := httptest.NewServer(endpoint)
+	defer func() {
+		srv.Close()
+		require.NoError(t, endpoint.Shutdown(context.Background()))
+	}()
+	wsURL := "ws" + strings.TrimPrefix(srv.URL, "http")
+	for _, a := range attacks {
+		t.Run("ws/"+a.name, func(t *testing.T) {
+			header := a.raw
+			if header == "" {
+				header = "Bearer " + a.token
+			}
+			d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+			if !strings.ContainsAny(header, "\r\n") {
+				c, res, err := d.Dial(wsURL, http.Header{"Authorization": {header}})
+				if c != nil {
+					c.Close()
+					accepted++
+				}
+				require.Error(t, err)
+				require.NotNil(t, res)
+				assert.Equal(t, http.StatusUnauthorized, res.StatusCode)
+			}
+			c, _, err := d.Dial(wsURL, nil)
+			require.NoError(t, err)
+			defer c.Close()
+			require.NoError(t, c.WriteJSON(map[string]string{"type": "auth", "token": header}))
+			require.NoError(t, c.WriteJSON(map[string]any{"pkg_id": 10, "req_id": "5b0c2f0e-8f3e-4a58-9c1b-2f7f4f1e9d3a"}))
+			require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+			_, msg, err := c.ReadMessage()
+			var ce *websocket.CloseError
+			if !errors.As(err, &ce) {
+				accepted++
+				t.Fatalf("got %q, %v; want close 4001", msg, err)
+			}
+			assert.Equal(t, 4001, ce.Code)
+			assert.Equal(t, "unauthorized", ce.Text)
+		})
+	}
+	assert.Zero(t, pings, "no attack reached a package over WebSocket")
 
 	// The query string is not a token source.
 	r := httptest.NewRequest(http.MethodGet, "/api/authors?access_token="+valid, nil)
