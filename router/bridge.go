@@ -67,7 +67,7 @@ func Bridge[T ID](r *PackageRouter[T]) http.Handler {
 		if data == nil {
 			data = emptyObject
 		}
-		resp := r.Serve(ctx, &Request[T]{PkgID: id, ReqID: reqID, Method: env.method, Data: data, Principal: p})
+		resp := r.serveChecked(ctx, &Request[T]{PkgID: id, ReqID: reqID, Method: env.method, Data: data, Principal: p})
 		writeEnvelope(w, r, id, reqID, resp)
 	})
 }

@@ -134,10 +134,10 @@ func TestCatalogue(t *testing.T) {
 		}
 		return out
 	}
-	assert.Equal(t, []int64{6, 7, 8, 12}, ids(get("")), "anonymous sees public packages only")
-	assert.Equal(t, []int64{1, 5, 6, 7, 8, 11, 12, 100}, ids(get("reader")))
+	assert.Equal(t, []int64{6, 7, 8, 12, 13, 14, 15}, ids(get("")), "anonymous sees public packages only")
+	assert.Equal(t, []int64{1, 5, 6, 7, 8, 11, 12, 13, 14, 15, 100}, ids(get("reader")))
 	w := get("writer")
-	assert.Equal(t, []int64{1, 3, 5, 6, 7, 8, 11, 12, 100}, ids(w))
+	assert.Equal(t, []int64{1, 3, 5, 6, 7, 8, 11, 12, 13, 14, 15, 100}, ids(w))
 	for _, e := range w {
 		switch e.PkgID {
 		case 3:

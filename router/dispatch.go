@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"runtime/debug"
 	"strconv"
 	"sync"
 
@@ -56,14 +58,34 @@ func (r *PackageRouter[T]) DispatchResponse(ctx context.Context, p *auth.Princip
 		data = emptyObject
 	}
 	req := &Request[T]{PkgID: id, ReqID: env.reqID, Method: env.method, Data: data, Principal: p}
-	return id, env.reqID, r.Serve(ctx, req)
+	return id, env.reqID, r.serveChecked(ctx, req)
 }
 
-// Serve runs an already parsed request through the pipeline (handler
-// exists, middleware, roles, schema, handler). req.Data must be a JSON
-// object. Transports that build requests themselves (the HTTP bridge) call
-// it directly.
+// Serve runs a request that a transport built itself through the pipeline
+// (handler exists, middleware, roles, schema, handler). req.Data is checked
+// as strictly as Dispatch checks the data of an envelope: it must be one
+// JSON object without duplicate keys, absurd numbers or deep nesting, else
+// the reply is invalid_request; empty Data counts as {}.
 func (r *PackageRouter[T]) Serve(ctx context.Context, req *Request[T]) Response {
+	if len(req.Data) > 0 {
+		if ok, why := checkJSON(req.Data); !ok {
+			return failf(StatusInvalidData, CodeInvalidRequest, "%s", why)
+		}
+		if !isObject(req.Data) {
+			return failf(StatusInvalidData, CodeInvalidRequest, "data must be a JSON object")
+		}
+	}
+	return r.serveChecked(ctx, req)
+}
+
+// isObject reports whether the JSON value b (already checked) is an object.
+func isObject(b []byte) bool {
+	b = bytes.TrimLeft(b, " \t\r\n")
+	return len(b) > 0 && b[0] == '{'
+}
+
+// serveChecked is Serve for data that the strict parser has accepted.
+func (r *PackageRouter[T]) serveChecked(ctx context.Context, req *Request[T]) (resp Response) {
 	rt := r.lookup(req.PkgID)
 	if rt == nil {
 		return failf(StatusError, CodeUnknownPackage, "No handler found for pkg_id %d", req.PkgID)
@@ -72,18 +94,44 @@ func (r *PackageRouter[T]) Serve(ctx context.Context, req *Request[T]) Response 
 	if len(req.Data) == 0 {
 		req.Data = emptyObject
 	}
+	// The handler's own panics are recovered inside the chain; this catches
+	// those of middleware, so that no request panics the caller.
+	defer func() {
+		if p := recover(); p != nil {
+			r.log.ErrorContext(ctx, "package middleware panicked", "pkg_id", int64(rt.ID), "name", rt.Name,
+				"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			resp = Fail(fmt.Errorf("panic: %v", p))
+		}
+	}()
 	return rt.handler.ServePackage(ctx, req)
 }
 
 // Encode writes the response envelope of PROTOCOL.md section 1.3: pkg_id,
-// req_id, status_code, meta, data, in this order.
+// req_id, status_code, meta, data, in this order. meta is resp.Meta on a
+// success of a package registered with Paginated, and null otherwise. When
+// resp cannot be encoded (an encoding error, or a panic in a MarshalJSON
+// method) the reply is internal_error and the cause is logged.
 func (r *PackageRouter[T]) Encode(pkg T, reqID uuid.UUID, resp Response) []byte {
+	if resp.Meta != nil && (resp.Status != StatusOK || !r.paginated(pkg)) {
+		resp.Meta = nil
+	}
 	buf, err := appendEnvelope(make([]byte, 0, 256), pkg, reqID, resp)
 	if err != nil {
-		r.log.Error("encode response failed", "pkg_id", int64(pkg), "err", err)
+		var pe *encodePanic
+		if errors.As(err, &pe) {
+			r.log.Error("encode response panicked", "pkg_id", int64(pkg), "panic", fmt.Sprint(pe.value), "stack", string(pe.stack))
+		} else {
+			r.log.Error("encode response failed", "pkg_id", int64(pkg), "err", err)
+		}
 		buf, _ = appendEnvelope(buf[:0], pkg, reqID, Fail(fmt.Errorf("encode response: %w", err)))
 	}
 	return buf
+}
+
+// paginated reports whether pkg is registered with Paginated.
+func (r *PackageRouter[T]) paginated(pkg T) bool {
+	rt := r.lookup(pkg)
+	return rt != nil && rt.Paginated
 }
 
 func appendEnvelope[T ID](buf []byte, pkg T, reqID uuid.UUID, resp Response) ([]byte, error) {
@@ -131,8 +179,19 @@ var encoders = sync.Pool{New: func() any {
 	return e
 }}
 
+// encodePanic is a panic raised while encoding a value (by a MarshalJSON
+// or MarshalText method), turned into an error. It never unwraps, so that
+// ToError maps it to internal_error.
+type encodePanic struct {
+	value any
+	stack []byte
+}
+
+func (p *encodePanic) Error() string { return fmt.Sprintf("panic while encoding JSON: %v", p.value) }
+
 // appendJSON appends the JSON encoding of v (without HTML escaping) to dst.
-func appendJSON(dst []byte, v any) ([]byte, error) {
+// A panic while encoding v is returned as an *encodePanic.
+func appendJSON(dst []byte, v any) (out []byte, err error) {
 	switch v := v.(type) {
 	case nil:
 		return append(dst, "null"...), nil
@@ -144,6 +203,11 @@ func appendJSON(dst []byte, v any) ([]byte, error) {
 	}
 	e := encoders.Get().(*jsonEncoder)
 	defer func() {
+		if p := recover(); p != nil {
+			// e is dropped: its state after the panic is not trusted.
+			out, err = dst, &encodePanic{value: p, stack: debug.Stack()}
+			return
+		}
 		if e.buf.Cap() <= 64<<10 {
 			e.buf.Reset()
 			encoders.Put(e)

@@ -8,11 +8,13 @@
 // UUID are invalid_request) -> a handler exists (unknown_package) ->
 // middleware (first added = outermost) -> roles (permission_denied, checked
 // before the schema) -> JSON Schema (invalid_data with JSON-pointer details)
-// -> the handler, under its deadline (timeout), with panics recovered
-// (internal_error).
+// -> the handler, under its deadline (a handler that returns after it
+// answers timeout, whatever it returned), with panics recovered
+// (internal_error) -> the encoding of the reply (a value that cannot be
+// encoded, or panics while encoding, answers internal_error).
 //
-// Every registration declares who may call it: Roles (all of them must be
-// held), Authenticated or Public. Handle registers typed handlers of the
+// Every registration declares who may call it with exactly one of Roles
+// (all of them must be held), Authenticated or Public. Handle registers typed handlers of the
 // shape func(ctx, I) (O, error), the shape of command.Command.Execute, so
 // one piece of business logic serves every transport.
 //

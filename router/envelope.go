@@ -63,7 +63,8 @@ type Request[T ID] struct {
 type Response struct {
 	// Status is the status_code.
 	Status StatusCode
-	// Meta is the pagination metadata; nil encodes as null.
+	// Meta is the pagination metadata. It is encoded only on a success of a
+	// package registered with Paginated; otherwise meta is null.
 	Meta any
 	// Data is encoded as the data member. For a non-zero status it is an
 	// *ErrorBody. json.RawMessage is written as is.
@@ -84,7 +85,8 @@ type Metadata struct {
 }
 
 // Paged is implemented by handler outputs that are one page of a list: the
-// typed handler puts the items in data and the metadata in meta.
+// typed handler puts the items in data and the metadata in meta. Handle
+// requires the Paginated option for such outputs.
 type Paged interface {
 	PageItems() any
 	PageMeta() any

@@ -10,12 +10,24 @@ import (
 // Handle registers a typed handler for id: the request's data (validated
 // against the route's schema, if any) is decoded into I, fn runs, and its
 // output is encoded as the reply's data. An output implementing Paged puts
-// its items in data and its metadata in meta. fn has the shape of
-// command.Command[I, O].Execute. Without a schema, fields that I does not
-// declare are refused with invalid_data; with one, the schema decides.
+// its items in data and its metadata in meta; such an O needs the Paginated
+// option, and Handle panics without it (meta is null on packages that are
+// not paginated). fn has the shape of command.Command[I, O].Execute.
+// Without a schema, fields that I does not declare are refused with
+// invalid_data; with one, the schema decides.
 func Handle[T ID, I, O any](r *PackageRouter[T], id T, fn func(context.Context, I) (O, error), opts ...Option) {
 	if fn == nil {
 		panic(fmt.Sprintf("router: pkg_id %d: nil function", id))
+	}
+	var zero O
+	if _, paged := any(zero).(Paged); paged {
+		var c routeConfig
+		for _, o := range opts {
+			o(&c)
+		}
+		if !c.paginated {
+			panic(fmt.Sprintf("router: pkg_id %d: output %T is a page (router.Paged); register it with router.Paginated()", id, zero))
+		}
 	}
 	r.Register(id, typedHandler[T, I, O](fn), opts...)
 }

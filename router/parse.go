@@ -276,7 +276,9 @@ type scanner struct {
 // checkJSON reports whether b is one strict JSON value (with surrounding
 // white space) and, if not, why.
 func checkJSON(b []byte) (bool, string) {
-	s := scanner{b: b}
+	s := scanners.Get().(*scanner)
+	s.reset(b)
+	defer scanners.Put(s)
 	s.ws()
 	if !s.value(0) {
 		return false, s.failMsg()

@@ -104,6 +104,7 @@ type Option func(*routeConfig)
 
 type routeConfig struct {
 	access    Access
+	accesses  [AccessPublic + 1]bool // the access options given, to refuse a mix
 	roles     []string
 	schema    any
 	hasSchema bool
@@ -112,19 +113,28 @@ type routeConfig struct {
 	name      string
 }
 
-// Roles requires the caller to hold ALL the given roles.
+// Roles requires the caller to hold ALL the given roles. It may be given
+// more than once (the roles add up) but not together with Authenticated or
+// Public.
 func Roles(roles ...string) Option {
 	return func(c *routeConfig) {
-		c.access = AccessRoles
+		c.setAccess(AccessRoles)
 		c.roles = append(c.roles, roles...)
 	}
 }
 
-// Authenticated lets any signed-in caller call the package.
-func Authenticated() Option { return func(c *routeConfig) { c.access = AccessAuthenticated } }
+// Authenticated lets any signed-in caller call the package. It cannot be
+// combined with Roles or Public.
+func Authenticated() Option { return func(c *routeConfig) { c.setAccess(AccessAuthenticated) } }
 
-// Public lets anyone call the package, including anonymous HTTP callers.
-func Public() Option { return func(c *routeConfig) { c.access = AccessPublic } }
+// Public lets anyone call the package, including anonymous HTTP callers. It
+// cannot be combined with Roles or Authenticated.
+func Public() Option { return func(c *routeConfig) { c.setAccess(AccessPublic) } }
+
+func (c *routeConfig) setAccess(a Access) {
+	c.access = a
+	c.accesses[a] = true
+}
 
 // Schema validates data against a JSON Schema document given as []byte,
 // json.RawMessage, string, or a value encoding to a JSON object (such as
@@ -133,10 +143,13 @@ func Schema(schema any) Option {
 	return func(c *routeConfig) { c.schema, c.hasSchema = schema, true }
 }
 
-// Timeout sets the handler's deadline (default DefaultTimeout).
+// Timeout sets the handler's deadline (default DefaultTimeout). A handler
+// that returns after its deadline answers timeout, whatever it returned.
 func Timeout(d time.Duration) Option { return func(c *routeConfig) { c.timeout = d } }
 
-// Paginated marks the package as paginated in listings.
+// Paginated marks the package as paginated: its replies carry the
+// response's Meta (the meta member is null for every other package), and
+// listings say so. Handle requires it for outputs that implement Paged.
 func Paginated() Option { return func(c *routeConfig) { c.paginated = true } }
 
 // Name sets the name shown in listings and audit entries (default: the
@@ -179,8 +192,8 @@ func (r *PackageRouter[T]) Use(mw ...Middleware[T]) {
 }
 
 // Register adds the handler of pkg id. Every registration must declare its
-// access with Roles, Authenticated or Public. A duplicate id, a missing access
-// declaration or an invalid schema panics.
+// access with exactly one of Roles, Authenticated or Public. A duplicate id,
+// a missing or conflicting access declaration or an invalid schema panics.
 func (r *PackageRouter[T]) Register(id T, h Handler[T], opts ...Option) {
 	d := declare("pkg_id", id, opts)
 	if h == nil {
@@ -212,8 +225,8 @@ type declared struct {
 }
 
 // declare applies opts for the package id (what names it in panics: "pkg_id"
-// or "push pkg_id") and checks them: an access level must be declared,
-// Roles needs a role, and the schema must compile.
+// or "push pkg_id") and checks them: exactly one access level must be
+// declared, Roles needs a role, and the schema must compile.
 func declare[T ID](what string, id T, opts []Option) declared {
 	var d declared
 	for _, o := range opts {
@@ -223,7 +236,15 @@ func declare[T ID](what string, id T, opts []Option) declared {
 	if d.name == "" {
 		d.name = defaultName(id)
 	}
+	var given []string
+	for a := AccessRoles; a <= AccessPublic; a++ {
+		if d.accesses[a] {
+			given = append(given, accessOption[a])
+		}
+	}
 	switch {
+	case len(given) > 1:
+		panic(fmt.Sprintf("router: %s %d (%s): conflicting access options %s; declare exactly one", what, id, d.name, strings.Join(given, ", ")))
 	case d.access == accessUnset:
 		panic(fmt.Sprintf("router: %s %d (%s): no access declared; use router.Roles, router.Authenticated or router.Public", what, id, d.name))
 	case d.access == AccessRoles && len(d.routeConfig.roles) == 0:
@@ -240,6 +261,9 @@ func declare[T ID](what string, id T, opts []Option) declared {
 	}
 	return d
 }
+
+// accessOption names the option that declares each access level.
+var accessOption = [...]string{AccessRoles: "router.Roles", AccessAuthenticated: "router.Authenticated", AccessPublic: "router.Public"}
 
 func defaultName(id any) string {
 	if s, ok := id.(fmt.Stringer); ok {
@@ -321,7 +345,10 @@ func (r *PackageRouter[T]) lookup(id T) *Route[T] {
 }
 
 // serve runs the checks that follow the middleware: roles, schema, deadline,
-// handler (recovering a panic).
+// handler (recovering a panic). A handler that returns after its deadline
+// answers timeout, whatever it returned: the deadline is lazy (no timer
+// unless the handler waits on ctx.Done), so the clock is read once more when
+// the handler returns.
 func (r *PackageRouter[T]) serve(ctx context.Context, rt *Route[T], req *Request[T]) (resp Response) {
 	if !allowed(rt, req.Principal) {
 		return failf(StatusPermissionDenied, CodePermissionDenied, "No permission for pkg_id %d", rt.ID)
@@ -347,9 +374,8 @@ func (r *PackageRouter[T]) serve(ctx context.Context, rt *Route[T], req *Request
 			resp = Fail(fmt.Errorf("panic: %v", p))
 		}
 	}()
-	// A handler that succeeded keeps its answer even when it ran late; one
-	// that failed because its deadline passed answers timeout (ToError).
 	resp = rt.handlerFunc.ServePackage(ctx, req)
+	late := !time.Now().Before(dctx.deadline)
 	if resp.Status != StatusOK && resp.Data == nil {
 		e := ToError(resp.Err)
 		if resp.Err == nil {
@@ -361,6 +387,9 @@ func (r *PackageRouter[T]) serve(ctx context.Context, rt *Route[T], req *Request
 		if e := ToError(resp.Err); e.Code == CodeInternalError {
 			r.log.ErrorContext(ctx, "package handler failed", "pkg_id", int64(rt.ID), "name", rt.Name, "err", resp.Err)
 		}
+	}
+	if late && errorCode(resp) != CodeTimeout {
+		resp = Fail(fmt.Errorf("pkg_id %d returned after its deadline: %w", rt.ID, context.DeadlineExceeded))
 	}
 	return resp
 }

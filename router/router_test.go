@@ -28,6 +28,9 @@ const (
 	pkgTyped     pkg = 9
 	pkgPaged     pkg = 11
 	pkgBigNumber pkg = 12
+	pkgBadOutput pkg = 13
+	pkgBadData   pkg = 14
+	pkgMetaOnly  pkg = 15
 )
 
 const rid = "5b0c2f0e-8f3e-4a58-9c1b-2f7f4f1e9d3a"
@@ -65,6 +68,11 @@ type page struct {
 
 func (p page) PageItems() any { return p.items }
 func (p page) PageMeta() any  { return p.meta }
+
+// explodes panics when encoded, with a message that must not reach callers.
+type explodes struct{}
+
+func (explodes) MarshalJSON() ([]byte, error) { panic("secret marshal state") }
 
 // newTestRouter registers one package per pipeline outcome. calls counts
 // the handler invocations.
@@ -119,6 +127,18 @@ func newTestRouter(t *testing.T, calls *atomic.Int64) *PackageRouter[pkg] {
 		count()
 		return Response{Data: req.Data}
 	}), Public(), Schema(`{"type":"object","properties":{"n":{"type":"number","minimum":5}}}`))
+	Handle(r, pkgBadOutput, func(ctx context.Context, in struct{}) (explodes, error) {
+		count()
+		return explodes{}, nil
+	}, Public())
+	r.Register(pkgBadData, HandlerFunc[pkg](func(ctx context.Context, req *Request[pkg]) Response {
+		count()
+		return Response{Data: map[string]any{"ok": true, "bad": explodes{}}}
+	}), Public())
+	r.Register(pkgMetaOnly, HandlerFunc[pkg](func(ctx context.Context, req *Request[pkg]) Response {
+		count()
+		return Response{Data: []int{1}, Meta: Metadata{Page: 1}}
+	}), Public())
 	return r
 }
 
@@ -247,6 +267,9 @@ func TestDispatchTable(t *testing.T) {
 		{name: "timeout", caller: nil, in: env(7, `{}`), status: 1, code: "timeout", pkgID: 7, reqID: rid, handled: true},
 		{name: "paginated", caller: reader, in: env(11, `{}`), status: 0, pkgID: 11, reqID: rid, handled: true, data: `[1,2]`,
 			meta: `{"page":1,"per_page":2,"total":0,"pages":0,"next_cursor":"abc","has_more":true}`},
+		{name: "meta is null when the package is not paginated", caller: nil, in: env(15, `{}`), status: 0, pkgID: 15, reqID: rid, handled: true, data: `[1]`, meta: "null"},
+		{name: "typed output panics while encoding", caller: nil, in: env(13, `{}`), status: 1, code: "internal_error", msg: "Internal server error", pkgID: 13, reqID: rid, handled: true},
+		{name: "raw data panics while encoding", caller: nil, in: env(14, `{}`), status: 1, code: "internal_error", msg: "Internal server error", pkgID: 14, reqID: rid, handled: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -335,6 +358,39 @@ func TestRegistrationMistakesPanic(t *testing.T) {
 	assert.Panics(t, func() { r.DeclarePush(101) }, "push without access")
 	assert.Panics(t, func() { r.DeclarePush(102, Roles()) }, "push with empty roles")
 	assert.Panics(t, func() { r.DeclarePush(103, Public(), Schema(`{"type": 12}`)) }, "push with an invalid schema")
+
+	// Exactly one access option: a mix is refused, whatever the order.
+	assert.PanicsWithValue(t, "router: pkg_id 7 (PKG_7): conflicting access options router.Roles, router.Public; declare exactly one",
+		func() { r.Register(7, noop, Roles("admin"), Public()) })
+	assert.Panics(t, func() { r.Register(8, noop, Public(), Roles("admin")) }, "public then roles")
+	assert.Panics(t, func() { r.Register(9, noop, Authenticated(), Public()) }, "authenticated and public")
+	assert.Panics(t, func() { r.Register(10, noop, Roles("admin"), Authenticated()) }, "roles and authenticated")
+	assert.Panics(t, func() { r.Register(11, noop, Roles(), Public()) }, "empty roles and public")
+	ok := func(context.Context, struct{}) (struct{}, error) { return struct{}{}, nil }
+	assert.PanicsWithValue(t, "router: pkg_id 12 (PKG_12): conflicting access options router.Authenticated, router.Public; declare exactly one",
+		func() { Handle(r, 12, ok, Public(), Authenticated()) })
+	assert.PanicsWithValue(t, "router: push pkg_id 104 (PKG_104): conflicting access options router.Roles, router.Authenticated; declare exactly one",
+		func() { r.DeclarePush(104, Authenticated(), Roles("a")) })
+	for _, id := range []pkg{7, 8, 9, 10, 11, 12} {
+		assert.Nil(t, r.Route(id), "pkg %d must not be registered", id)
+	}
+	assert.Nil(t, r.Push(104))
+
+	// Repeating one access option is not a conflict: roles add up.
+	r.Register(13, noop, Roles("a"), Roles("b"))
+	assert.Equal(t, []string{"a", "b"}, r.Route(13).Roles)
+	r.Register(14, noop, Public(), Public())
+	assert.Equal(t, AccessPublic, r.Route(14).Access)
+
+	// A typed output that is a page needs Paginated.
+	pageOf := func(context.Context, struct{}) (page, error) { return page{}, nil }
+	assert.PanicsWithValue(t, "router: pkg_id 15: output router.page is a page (router.Paged); register it with router.Paginated()",
+		func() { Handle(r, 15, pageOf, Public()) })
+	assert.Panics(t, func() {
+		Handle(r, 16, func(context.Context, struct{}) (*page, error) { return nil, nil }, Public())
+	}, "pointer to a page without Paginated")
+	Handle(r, 17, pageOf, Public(), Paginated())
+	assert.True(t, r.Route(17).Paginated)
 }
 
 func TestSchemaForms(t *testing.T) {
@@ -357,7 +413,7 @@ func TestRoutesAndVerifyAll(t *testing.T) {
 	var calls atomic.Int64
 	r := newTestRouter(t, &calls)
 	routes := r.Routes()
-	require.Len(t, routes, 8)
+	require.Len(t, routes, 11)
 	assert.Equal(t, pkgEcho, routes[0].ID)
 	var create Route[pkg]
 	for _, rt := range routes {
@@ -398,6 +454,26 @@ func TestMiddlewareOrderAndOutcomes(t *testing.T) {
 	trace = nil
 	r.Dispatch(context.Background(), reader, []byte(env(99, `{}`)))
 	assert.Empty(t, trace, "unknown packages do not reach middleware")
+}
+
+// TestMiddlewarePanicIsAnswered: a panicking middleware is answered
+// internal_error like a panicking handler; Dispatch does not panic.
+func TestMiddlewarePanicIsAnswered(t *testing.T) {
+	var calls atomic.Int64
+	r := newTestRouter(t, &calls)
+	r.Use(func(next Handler[pkg]) Handler[pkg] {
+		return HandlerFunc[pkg](func(ctx context.Context, req *Request[pkg]) Response {
+			panic("middleware secret")
+		})
+	})
+	var out []byte
+	require.NotPanics(t, func() { out = r.Dispatch(context.Background(), reader, []byte(env(1, `{}`))) })
+	var rep reply
+	require.NoError(t, json.Unmarshal(out, &rep))
+	assert.EqualValues(t, 1, rep.StatusCode)
+	assert.Equal(t, rid, rep.ReqID)
+	assert.Contains(t, string(rep.Data), `"code":"internal_error"`)
+	assert.NotContains(t, string(out), "secret")
 }
 
 func TestTransportContext(t *testing.T) {
