@@ -394,8 +394,8 @@ func printRoutes(w io.Writer, r *router.PackageRouter[PkgID], routes []httpRoute
 		fmt.Fprintf(w, "%-7d %-24s %-14s %-40s %-6s push\n", p.ID, p.Name, p.Access, strings.Join(p.Roles, ","), "-")
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "HTTP routes:")
-	rules := make([]rbac.Rule, 0, len(routes))
+	fmt.Fprintln(w, "Permissions (packages, pushes and HTTP routes):")
+	rules := r.Permissions()
 	for _, route := range routes {
 		rules = append(rules, rbac.Rule{Transport: "http", Name: route.pattern, Access: rbac.RolesRequired, Roles: route.roles})
 	}

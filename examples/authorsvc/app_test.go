@@ -144,6 +144,8 @@ func TestRoutesFlag(t *testing.T) {
 	assert.Contains(t, out.String(), "POST /api/pkg/{pkg_id}")
 	assert.Contains(t, out.String(), "GET /audit-logs")
 	assert.Contains(t, out.String(), "GET_PAGINATED_AUTHORS")
+	assert.Regexp(t, `package +CREATE_AUTHOR \(3\) +roles +create-author`, out.String(), "the permission table lists the packages")
+	assert.Regexp(t, `push +AUTHOR_CREATED \(100\) +roles +get-authors`, out.String())
 }
 
 func TestBadConfiguration(t *testing.T) {
