@@ -30,20 +30,37 @@ var (
 
 // BunConfig configures a BunSink.
 type BunConfig struct {
-	// Table is the table name. Default DefaultTable.
+	// Table is the table name: a lower-case letter or underscore, then
+	// lower-case letters, digits and underscores (names are used unquoted
+	// in DDL, where PostgreSQL folds them to lower case), at most 52
+	// characters in all (so that the
+	// chain head table, Table + "_chain_head", fits PostgreSQL's 63).
+	// Default DefaultTable.
 	Table string
 }
 
 // BunSink stores entries in a table of PostgreSQL or SQLite through bun:
 // one multi-row INSERT ... ON CONFLICT (id) DO NOTHING per batch. It also
 // answers queries, prunes and verifies the hash chain.
+//
+// The head of the hash chain (the sequence number and hash of the last
+// chained entry) is kept in a one-row table of its own, Table +
+// "_chain_head", updated in the same transaction as each chained batch.
+// Deleting the last entries therefore does not move the head: Verify
+// reports them missing, and a new Logger continues the chain from the head,
+// not from the last remaining entry.
 type BunSink struct {
 	db    bun.IDB
 	table string
+	head  string // the chain head table
 	pg    bool
 }
 
-var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+// ChainHeadSuffix is appended to the entries table's name to name the
+// table holding the chain head.
+const ChainHeadSuffix = "_chain_head"
+
+var identRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,51}$`)
 
 // NewBunSink returns a sink writing to db. It panics on an invalid table
 // name or a dialect other than PostgreSQL and SQLite.
@@ -54,7 +71,7 @@ func NewBunSink(db bun.IDB, cfg BunConfig) *BunSink {
 	if !identRE.MatchString(cfg.Table) {
 		panic(fmt.Sprintf("audit: invalid table name %q", cfg.Table))
 	}
-	s := &BunSink{db: db, table: cfg.Table}
+	s := &BunSink{db: db, table: cfg.Table, head: cfg.Table + ChainHeadSuffix}
 	switch db.Dialect().Name() {
 	case dialect.PG:
 		s.pg = true
@@ -65,7 +82,8 @@ func NewBunSink(db bun.IDB, cfg BunConfig) *BunSink {
 	return s
 }
 
-// CreateTable creates the table and its indexes when they do not exist.
+// CreateTable creates the table, its indexes and the chain head table when
+// they do not exist.
 func (s *BunSink) CreateTable(ctx context.Context) error {
 	for _, q := range s.Statements() {
 		if _, err := s.db.ExecContext(ctx, "?", bun.Safe(q)); err != nil {
@@ -121,6 +139,12 @@ func (s *BunSink) Statements() []string {
 	}
 	// Only chained rows are indexed by sequence number.
 	stmts = append(stmts, fmt.Sprintf(`CREATE INDEX IF NOT EXISTS ix_%s_chain_seq ON %s (chain_seq) WHERE chain_seq IS NOT NULL`, t, t))
+	// The chain head: at most one row (id 1).
+	stmts = append(stmts, `CREATE TABLE IF NOT EXISTS `+s.head+` (
+			id INTEGER PRIMARY KEY CHECK (id = 1),
+			chain_seq `+seqType+` NOT NULL,
+			hash `+txt+` NOT NULL
+		)`)
 	return stmts
 }
 
@@ -191,16 +215,60 @@ const insertColumns = `id, "timestamp", user_id, username, user_roles, action_ty
 	`user_agent, request_id, request_data, response_status, error_message, duration_ms, chain_seq, prev_hash, hash`
 
 // Write inserts entries in one multi-row statement; ids already stored are
-// skipped.
+// skipped. When the entries are chained, the chain head is set to the last
+// of them in the same transaction (on PostgreSQL, in the same statement).
 func (s *BunSink) Write(ctx context.Context, entries []Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	q := s.appendInsert(make([]byte, 0, 160+400*len(entries)), entries)
-	if _, err := s.db.ExecContext(ctx, "?", bun.Safe(q)); err != nil {
+	b := make([]byte, 0, 160+400*len(entries))
+	last := chainLast(entries)
+	var err error
+	switch {
+	case last == nil:
+		_, err = s.db.ExecContext(ctx, "?", bun.Safe(s.appendInsert(b, entries)))
+	case s.pg:
+		// A data-modifying WITH runs both inserts in one statement.
+		b = append(b, "WITH ins AS ("...)
+		b = append(s.appendInsert(b, entries), ") "...)
+		_, err = s.db.ExecContext(ctx, "?", bun.Safe(s.appendSetHead(b, last)))
+	default:
+		ins := s.appendInsert(b, entries)
+		err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+			if _, err := tx.ExecContext(ctx, "?", bun.Safe(ins)); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, "?", bun.Safe(s.appendSetHead(nil, last)))
+			return err
+		})
+	}
+	if err != nil {
 		return fmt.Errorf("audit: insert %d entries: %w", len(entries), err)
 	}
 	return nil
+}
+
+// chainLast returns the chained entry with the highest sequence number, or
+// nil when no entry is chained.
+func chainLast(entries []Entry) *Entry {
+	var last *Entry
+	for i := range entries {
+		if e := &entries[i]; e.Hash != "" && (last == nil || e.Seq > last.Seq) {
+			last = e
+		}
+	}
+	return last
+}
+
+// appendSetHead appends the statement that makes e the chain head.
+func (s *BunSink) appendSetHead(b []byte, e *Entry) []byte {
+	b = append(b, `INSERT INTO "`...)
+	b = append(b, s.head...)
+	b = append(b, `" (id, chain_seq, hash) VALUES (1, `...)
+	b = strconv.AppendInt(b, e.Seq, 10)
+	b = append(b, ", "...)
+	b = s.db.Dialect().AppendString(b, e.Hash)
+	return append(b, ") ON CONFLICT (id) DO UPDATE SET chain_seq = excluded.chain_seq, hash = excluded.hash"...)
 }
 
 // appendInsert appends the INSERT statement of entries, with the values
@@ -279,19 +347,25 @@ func (s *BunSink) appendInsert(b []byte, entries []Entry) []byte {
 	return append(b, " ON CONFLICT (id) DO NOTHING"...)
 }
 
-// ChainHead returns the sequence number and hash of the last chained row.
+// ChainHead returns the stored chain head: the sequence number and hash of
+// the last chained entry written, read from the chain head table (0 and ""
+// when no chained entry was ever written). Deleting entries does not change
+// it.
 func (s *BunSink) ChainHead(ctx context.Context) (int64, string, error) {
-	var r row
-	err := s.db.NewSelect().Model(&r).ModelTableExpr("? AS ?", s.tableExpr(), bun.Ident("row")).
-		Column("chain_seq", "hash").Where("chain_seq IS NOT NULL").
-		OrderExpr("chain_seq DESC").Limit(1).Scan(ctx)
+	seq, hash, _, err := s.chainHead(ctx)
+	return seq, hash, err
+}
+
+func (s *BunSink) chainHead(ctx context.Context) (seq int64, hash string, found bool, err error) {
+	err = s.db.NewSelect().ModelTableExpr("?", bun.Ident(s.head)).Column("chain_seq", "hash").
+		Where("id = 1").Scan(ctx, &seq, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
-		return 0, "", nil
+		return 0, "", false, nil
 	}
 	if err != nil {
-		return 0, "", fmt.Errorf("audit: chain head: %w", err)
+		return 0, "", false, fmt.Errorf("audit: chain head: %w", err)
 	}
-	return *r.ChainSeq, r.Hash, nil
+	return seq, hash, true, nil
 }
 
 // Filter selects entries for Query; it decodes from the JSON of a listing
@@ -435,11 +509,19 @@ func (s *BunSink) Prune(ctx context.Context, olderThan time.Duration) (int64, er
 	return n, nil
 }
 
-// Verify checks the chained rows in sequence order with v and returns the
-// first break (a *Break) or nil. A missing row at the end of the chain is
-// not visible here: compare v.Head() with a head kept elsewhere, such as
-// Logger.ChainHead.
+// Verify checks the chained rows in sequence order with v and then against
+// the stored chain head, and returns the first break (a *Break) or nil.
+// Besides an edited, deleted, inserted or reordered row, it reports rows
+// missing at the end (the last row is older than the head), a last row
+// that is not the head, and chained rows without a head. Rows written
+// while Verify runs are checked as they come. A table whose rows were all
+// pruned verifies only with v.AfterSeq and v.AfterHash set to the head.
 func (s *BunSink) Verify(ctx context.Context, v *ChainVerifier) error {
+	// The head is read first: every row up to it is committed by then.
+	headSeq, headHash, found, err := s.chainHead(ctx)
+	if err != nil {
+		return fmt.Errorf("audit: verify: %w", err)
+	}
 	var (
 		lastSeq int64
 		lastID  string
@@ -463,11 +545,29 @@ func (s *BunSink) Verify(ctx context.Context, v *ChainVerifier) error {
 			if b := v.Check(e); b != nil {
 				return b
 			}
+			if found && e.Seq == headSeq && e.Hash != headHash {
+				return &Break{Seq: e.Seq, ID: e.ID.String(), Reason: "hash does not match the chain head"}
+			}
 		}
 		if len(rows) < 1000 {
-			return nil
+			break
 		}
 		last := rows[len(rows)-1]
 		lastSeq, lastID = *last.ChainSeq, last.ID
 	}
+	seq, _, checked := v.Head()
+	switch {
+	case found && seq < headSeq:
+		return &Break{Seq: seq + 1, Reason: fmt.Sprintf("missing: the chain head is at seq %d, the last entry at seq %d", headSeq, seq)}
+	case !found && checked > 0:
+		// The first chained batch may have been committed after the head
+		// was read.
+		if _, _, found, err = s.chainHead(ctx); err != nil {
+			return fmt.Errorf("audit: verify: %w", err)
+		}
+		if !found {
+			return &Break{Seq: seq, Reason: "the chain head is missing"}
+		}
+	}
+	return nil
 }

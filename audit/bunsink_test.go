@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -253,6 +254,12 @@ func TestBunSinkChainTampering(t *testing.T) {
 		{"edit request data", []string{`UPDATE user_actions SET request_data = '{"page": 2}' WHERE chain_seq = 9`}, 9},
 		{"delete a row", []string{`DELETE FROM user_actions WHERE chain_seq = 7`}, 7},
 		{"delete the first row", []string{`DELETE FROM user_actions WHERE chain_seq = 1`}, 1},
+		{"delete the last row", []string{`DELETE FROM user_actions WHERE chain_seq = 12`}, 12},
+		{"delete the last two rows", []string{`DELETE FROM user_actions WHERE chain_seq >= 11`}, 11},
+		{"delete the last row and the head", []string{
+			`DELETE FROM user_actions WHERE chain_seq = 12`,
+			`DELETE FROM user_actions_chain_head`,
+		}, 11},
 		{"reorder rows", []string{
 			`UPDATE user_actions SET chain_seq = -1 WHERE chain_seq = 3`,
 			`UPDATE user_actions SET chain_seq = 3 WHERE chain_seq = 4`,
@@ -264,6 +271,8 @@ func TestBunSinkChainTampering(t *testing.T) {
 		for _, tc := range tampers {
 			t.Run(tc.name, func(t *testing.T) {
 				_, err := db.ExecContext(ctx, `DELETE FROM user_actions`)
+				require.NoError(t, err)
+				_, err = db.ExecContext(ctx, `DELETE FROM user_actions_chain_head`)
 				require.NoError(t, err)
 				key := []byte("secret-key")
 				// Two loggers in turn: the second continues the stored chain.
@@ -298,6 +307,142 @@ func TestBunSinkChainTampering(t *testing.T) {
 			})
 		}
 	})
+}
+
+// logChained logs n chained entries through a new Logger on sink (as a
+// restarted process would) and closes it.
+func logChained(t *testing.T, sink *audit.BunSink, key []byte, n int) *audit.Logger {
+	t.Helper()
+	ctx := context.Background()
+	l := audit.New(audit.Config{Sink: sink, Chain: true, ChainKey: key, BatchSize: 2})
+	for i := range n {
+		e := fullEntry(t, i)
+		e.ID = uuid.Nil
+		require.NoError(t, l.Log(ctx, e))
+	}
+	require.NoError(t, l.Close(ctx))
+	requireConserved(t, l.Stats())
+	return l
+}
+
+func TestBunSinkChainHeadSurvivesTruncation(t *testing.T) {
+	key := []byte("secret-key")
+	forEachDB(t, func(t *testing.T, db *bun.DB, sink *audit.BunSink) {
+		ctx := context.Background()
+		exec := func(t *testing.T, q string) {
+			t.Helper()
+			_, err := db.ExecContext(ctx, q)
+			require.NoError(t, err)
+		}
+		reset := func(t *testing.T) {
+			exec(t, `DELETE FROM user_actions`)
+			exec(t, `DELETE FROM user_actions_chain_head`)
+		}
+		verify := func(t *testing.T) (*audit.ChainVerifier, error) {
+			v := &audit.ChainVerifier{Key: key}
+			return v, sink.Verify(ctx, v)
+		}
+
+		t.Run("restart", func(t *testing.T) {
+			reset(t)
+			first := logChained(t, sink, key, 5)
+			seq, hash, err := sink.ChainHead(ctx)
+			require.NoError(t, err)
+			wantSeq, wantHash := first.ChainHead()
+			assert.Equal(t, int64(5), seq)
+			assert.Equal(t, wantHash, hash)
+			assert.Equal(t, wantSeq, seq)
+
+			second := logChained(t, sink, key, 4)
+			seq, hash, err = sink.ChainHead(ctx)
+			require.NoError(t, err)
+			_, wantHash = second.ChainHead()
+			assert.Equal(t, int64(9), seq)
+			assert.Equal(t, wantHash, hash)
+			v, err := verify(t)
+			require.NoError(t, err)
+			seq, _, n := v.Head()
+			assert.Equal(t, int64(9), seq)
+			assert.Equal(t, 9, n)
+		})
+
+		t.Run("delete the last row", func(t *testing.T) {
+			reset(t)
+			logChained(t, sink, key, 5)
+			exec(t, `DELETE FROM user_actions WHERE chain_seq = 5`)
+			_, err := verify(t)
+			var b *audit.Break
+			require.ErrorAs(t, err, &b)
+			assert.Equal(t, int64(5), b.Seq, b.Error())
+			assert.Empty(t, b.ID)
+			seq, _, err := sink.ChainHead(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, int64(5), seq, "deleting rows does not move the head")
+		})
+
+		t.Run("delete the last row, restart and log more", func(t *testing.T) {
+			reset(t)
+			logChained(t, sink, key, 5)
+			exec(t, `DELETE FROM user_actions WHERE chain_seq = 5`)
+			l := logChained(t, sink, key, 3)
+			seq, _ := l.ChainHead()
+			assert.Equal(t, int64(8), seq, "the new Logger continues from the stored head")
+			_, err := verify(t)
+			var b *audit.Break
+			require.ErrorAs(t, err, &b)
+			assert.Equal(t, int64(5), b.Seq, b.Error())
+			assert.Contains(t, b.Reason, "found seq 6")
+		})
+
+		t.Run("rewrite the last row of a chain without a key", func(t *testing.T) {
+			reset(t)
+			logChained(t, sink, nil, 5)
+			res, err := sink.Query(ctx, audit.Filter{})
+			require.NoError(t, err)
+			var last audit.Entry
+			for _, e := range res.Items {
+				if e.Seq == 5 {
+					last = e
+				}
+			}
+			require.Equal(t, int64(5), last.Seq)
+			last.Resource = "forged"
+			_, err = db.ExecContext(ctx, `UPDATE user_actions SET resource = ?, hash = ? WHERE chain_seq = 5`,
+				last.Resource, audit.ChainHash(last, nil))
+			require.NoError(t, err)
+			err = sink.Verify(ctx, &audit.ChainVerifier{})
+			var b *audit.Break
+			require.ErrorAs(t, err, &b)
+			assert.Equal(t, int64(5), b.Seq, b.Error())
+			assert.Contains(t, b.Reason, "chain head")
+		})
+
+		t.Run("unchained entries leave the head alone", func(t *testing.T) {
+			reset(t)
+			l := audit.New(audit.Config{Sink: sink})
+			require.NoError(t, l.Log(ctx, fullEntry(t, 1)))
+			require.NoError(t, l.Close(ctx))
+			seq, hash, err := sink.ChainHead(ctx)
+			require.NoError(t, err)
+			assert.Zero(t, seq)
+			assert.Empty(t, hash)
+			_, err = verify(t)
+			require.NoError(t, err)
+		})
+	})
+}
+
+func TestBunSinkTableName(t *testing.T) {
+	db := openSQLite(t)
+	long := strings.Repeat("a", 52)
+	sink := audit.NewBunSink(db, audit.BunConfig{Table: long})
+	require.NoError(t, sink.CreateTable(context.Background()))
+	n, err := db.NewSelect().Table(long + audit.ChainHeadSuffix).Count(context.Background())
+	require.NoError(t, err)
+	assert.Zero(t, n)
+	for _, name := range []string{long + "a", "1abc", "a-b", `a"b`, "Audit"} {
+		assert.Panics(t, func() { audit.NewBunSink(db, audit.BunConfig{Table: name}) }, name)
+	}
 }
 
 func TestBunSinkIndexes(t *testing.T) {

@@ -14,9 +14,12 @@ import (
 )
 
 // ChainSink is implemented by sinks that store the hash chain: ChainHead
-// returns the sequence number and hash of the last chained entry (0 and ""
-// when there is none), so that a Logger continues the chain where the
-// previous process left it. A chained table has a single writing Logger.
+// returns the sequence number and hash of the last chained entry written (0
+// and "" when there is none), so that a Logger continues the chain where the
+// previous process left it. The head should be stored apart from the
+// entries and updated atomically with each chained write, so that deleting
+// the last entries neither moves it nor goes unnoticed (BunSink does so). A
+// chained table has a single writing Logger.
 type ChainSink interface {
 	Sink
 	ChainHead(ctx context.Context) (seq int64, hash string, err error)

@@ -14,12 +14,14 @@
 // batch retried after an ambiguous failure is not stored twice.
 //
 // BunSink stores entries in the user_actions table of PostgreSQL or SQLite
-// and answers queries (Query, Get), retention (Prune) and, when the Logger
-// chains entries, verification of the hash chain (Verify). SlogSink writes
+// (the head of the hash chain in user_actions_chain_head) and answers
+// queries (Query, Get), retention (Prune) and, when the Logger chains
+// entries, verification of the hash chain (Verify). SlogSink writes
 // entries as log records.
 //
 // Entries are redacted before they are queued: values under sensitive keys
-// of the request data become "[REDACTED]" (see DefaultRedactKeys) and
+// of the request data (a listed key, or a key ending in one, such as
+// "new_password"; see DefaultRedactKeys and Redactor) become "[REDACTED]" and
 // bearer tokens or JWT-shaped strings anywhere in an entry are replaced.
 //
 // Middleware audits authenticated HTTP requests with net/http only; the

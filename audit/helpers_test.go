@@ -119,6 +119,7 @@ func entry(i int) audit.Entry {
 func requireConserved(t *testing.T, st audit.Stats) {
 	t.Helper()
 	require.Zero(t, st.Pending, "pending")
+	require.Zero(t, st.Waiting, "waiting")
 	require.Equal(t, st.Produced, st.Written+st.Dropped(), "produced = written + dropped: %+v", st)
 }
 
@@ -159,4 +160,20 @@ func metricValue(t *testing.T, g prometheus.Gatherer, name, label string) float6
 	}
 	t.Fatalf("metric %s{%s} not found", name, label)
 	return 0
+}
+
+// histogram returns the sample count and sum of the unlabelled histogram
+// name.
+func histogram(t *testing.T, g prometheus.Gatherer, name string) (uint64, float64) {
+	t.Helper()
+	mfs, err := g.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 && mf.GetMetric()[0].Histogram != nil {
+			h := mf.GetMetric()[0].GetHistogram()
+			return h.GetSampleCount(), h.GetSampleSum()
+		}
+	}
+	t.Fatalf("histogram %s not found", name)
+	return 0, 0
 }

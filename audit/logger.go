@@ -104,7 +104,8 @@ type Config struct {
 }
 
 // Stats are the Logger's counters, read together. At any time
-// Produced = Written + Dropped() + Pending.
+// Produced = Written + Dropped() + Pending + Waiting; once Close has
+// returned, Pending and Waiting are 0.
 type Stats struct {
 	// Produced counts the entries given to Log.
 	Produced uint64
@@ -114,6 +115,10 @@ type Stats struct {
 	DroppedBy map[DropReason]uint64
 	// Pending is the number of entries buffered (queued or being written).
 	Pending int
+	// Waiting is the number of entries held by Log calls waiting for room
+	// in a full buffer (Wait and Block policies): produced, not yet
+	// buffered or dropped.
+	Waiting int
 	// WriteErrors counts failed write attempts.
 	WriteErrors uint64
 }
@@ -325,6 +330,7 @@ func (l *Logger) Stats() Stats {
 		Produced:    l.produced,
 		Written:     l.written,
 		Pending:     l.pendingLocked(),
+		Waiting:     l.waiters,
 		WriteErrors: l.writeErrors,
 		DroppedBy:   make(map[DropReason]uint64, len(dropReasons)),
 	}
@@ -335,7 +341,8 @@ func (l *Logger) Stats() Stats {
 }
 
 // ChainHead returns the sequence number and hash of the last entry chained
-// by this Logger (or loaded from the sink).
+// by this Logger (or, before its first write, the head loaded from a
+// ChainSink).
 func (l *Logger) ChainHead() (seq int64, hash string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -363,6 +363,13 @@ audit_queue_size 2
 	require.NoError(t, l.Close(context.Background()))
 	assert.Equal(t, 1.0, metricValue(t, reg, "audit_logs_dropped_total", "queue_full"))
 	assert.Equal(t, 2.0, metricValue(t, reg, "audit_logs_written_total", ""))
+	// Close wrote the two queued entries in one batch.
+	count, sum := histogram(t, reg, "audit_batch_size")
+	assert.Equal(t, uint64(1), count)
+	assert.Equal(t, 2.0, sum)
+	count, sum = histogram(t, reg, "audit_write_duration_seconds")
+	assert.Equal(t, uint64(1), count)
+	assert.Greater(t, sum, 0.0)
 	// A second logger on the same registry shares the collectors.
 	l2 := audit.New(audit.Config{Sink: sink, Registerer: reg})
 	require.NoError(t, l2.Close(context.Background()))
@@ -418,4 +425,64 @@ func TestCloseDeadlineAbandonsAHangingWrite(t *testing.T) {
 	requireConserved(t, st)
 	assert.Equal(t, uint64(35), st.DroppedBy[audit.DropShutdown])
 	assert.Zero(t, sink.count())
+}
+
+func TestConfigDefaults(t *testing.T) {
+	sink := newMemSink()
+	l := audit.New(audit.Config{Sink: sink})
+	ctx := context.Background()
+	// Queue 10,000: without a writer, 10,000 entries are buffered at once.
+	for i := range 10000 {
+		require.NoError(t, l.Log(ctx, entry(i)))
+	}
+	assert.Equal(t, 10000, l.Stats().Pending)
+	// Policy Wait, WaitTimeout 1 s: the next entry waits a second, then is
+	// dropped.
+	start := time.Now()
+	err := l.Log(ctx, entry(10000))
+	waited := time.Since(start)
+	require.ErrorIs(t, err, audit.ErrDropped)
+	assert.Equal(t, uint64(1), l.Stats().DroppedBy[audit.DropWaitTimeout])
+	assert.GreaterOrEqual(t, waited, time.Second)
+	assert.Less(t, waited, 5*time.Second)
+	// BatchSize 100.
+	require.NoError(t, l.Close(ctx))
+	requireConserved(t, l.Stats())
+	sink.mu.Lock()
+	batches := slices.Clone(sink.batches)
+	sink.mu.Unlock()
+	require.Len(t, batches, 100)
+	for _, n := range batches {
+		assert.Equal(t, 100, n)
+	}
+
+	// BatchTimeout 1 s: a lone entry is written a second after it is logged.
+	sink = newMemSink()
+	l = audit.New(audit.Config{Sink: sink})
+	closeFn := run(t, l)
+	require.NoError(t, l.Log(ctx, entry(1)))
+	time.Sleep(500 * time.Millisecond)
+	assert.Zero(t, sink.count(), "written before the batch timeout")
+	waitFor(t, 5*time.Second, func() bool { return sink.count() == 1 })
+	require.NoError(t, closeFn(5*time.Second))
+}
+
+func TestStatsCountWaitingEntries(t *testing.T) {
+	for _, policy := range []audit.Policy{audit.Wait, audit.Block} {
+		l := audit.New(audit.Config{Sink: newMemSink(), QueueSize: 1, Policy: policy, WaitTimeout: time.Hour})
+		require.NoError(t, l.Log(context.Background(), entry(0)))
+		errc := make(chan error, 1)
+		go func() { errc <- l.Log(context.Background(), entry(1)) }()
+		waitFor(t, 5*time.Second, func() bool { return l.Stats().Waiting == 1 })
+		st := l.Stats()
+		assert.Equal(t, uint64(2), st.Produced)
+		assert.Equal(t, 1, st.Pending)
+		assert.Equal(t, st.Produced, st.Written+st.Dropped()+uint64(st.Pending)+uint64(st.Waiting))
+		require.NoError(t, l.Close(context.Background()))
+		require.ErrorIs(t, <-errc, audit.ErrDropped)
+		st = l.Stats()
+		requireConserved(t, st)
+		assert.Equal(t, uint64(1), st.Written)
+		assert.Equal(t, uint64(1), st.DroppedBy[audit.DropClosed])
+	}
 }

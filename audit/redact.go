@@ -12,7 +12,7 @@ import (
 const Redacted = "[REDACTED]"
 
 // DefaultRedactKeys returns the keys whose values NewRedactor redacts when
-// it is given none.
+// it is given none (keys ending in them too; see Redactor).
 func DefaultRedactKeys() []string {
 	return []string{
 		"password", "passwd", "pwd", "token", "access_token", "refresh_token",
@@ -23,32 +23,102 @@ func DefaultRedactKeys() []string {
 
 // Redactor removes secrets from entries: values under sensitive keys of
 // JSON objects (at any depth, inside arrays too) become "[REDACTED]", and
-// bearer tokens and JWT-shaped strings anywhere in a text are replaced. Keys
-// match case-insensitively, with '-' equal to '_' ("Api-Key" matches
-// "api_key"). A Redactor is safe for concurrent use.
+// bearer tokens and JWT-shaped strings anywhere in a text are replaced.
+//
+// A key is sensitive when it equals one of the Redactor's keys or ends with
+// one of them as its last words: "new_password", "client_secret",
+// "x-api-key" and "refresh_token" match "password", "secret", "api_key" and
+// "token". Keys are compared case-insensitively, with '-' equal to '_'
+// ("PassWord", "Api-Key" and "API_KEY" match); a camel-case word break (a
+// lower-case letter or digit followed by an upper-case one) also counts as
+// '_', so "apiKey" matches "api_key" and "newPassword" matches "password".
+// A listed key inside a longer word, or followed by more words, does not
+// match: "passwords_count", "password_hint", "tokens_left" and
+// "userpassword" are kept. A Redactor is safe for concurrent use.
 type Redactor struct {
 	keys map[string]struct{}
+	// needles are the strings mayHoldSecrets looks for: each key as
+	// normalized and with its '_' removed (a camel-case "apiKey").
+	needles [][]byte
 }
 
 // NewRedactor returns a Redactor for keys, or for DefaultRedactKeys when
-// keys is empty. Include DefaultRedactKeys() to extend the defaults.
+// keys is empty. Give keys in snake case, like the defaults ("api_key", not
+// "apiKey"). Include DefaultRedactKeys() to extend the defaults. See
+// Redactor for how keys match.
 func NewRedactor(keys ...string) *Redactor {
 	if len(keys) == 0 {
 		keys = DefaultRedactKeys()
 	}
 	r := &Redactor{keys: make(map[string]struct{}, len(keys))}
 	for _, k := range keys {
-		r.keys[normKey(k)] = struct{}{}
+		n := normKey(k)
+		if _, dup := r.keys[n]; dup || n == "" {
+			continue
+		}
+		r.keys[n] = struct{}{}
+		r.needles = append(r.needles, []byte(n))
+		if joined := strings.ReplaceAll(n, "_", ""); joined != n && joined != "" {
+			r.needles = append(r.needles, []byte(joined))
+		}
 	}
 	return r
 }
 
 func normKey(k string) string { return strings.ReplaceAll(strings.ToLower(k), "-", "_") }
 
-// Sensitive reports whether the value under key is redacted.
+// camelKey is normKey with a '_' put at each camel-case word break (a
+// lower-case letter or digit followed by an upper-case letter); ok is false
+// when k has none.
+func camelKey(k string) (key string, ok bool) {
+	var b strings.Builder
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		switch {
+		case c >= 'A' && c <= 'Z':
+			if i > 0 && (k[i-1] >= 'a' && k[i-1] <= 'z' || k[i-1] >= '0' && k[i-1] <= '9') {
+				if !ok {
+					b.Grow(len(k) + 4)
+					b.WriteString(normKey(k[:i]))
+					ok = true
+				}
+				b.WriteByte('_')
+			}
+			c += 'a' - 'A'
+		case c == '-':
+			c = '_'
+		}
+		if ok {
+			b.WriteByte(c)
+		}
+	}
+	return b.String(), ok
+}
+
+// Sensitive reports whether the value under key is redacted (see Redactor
+// for the rule).
 func (r *Redactor) Sensitive(key string) bool {
-	_, ok := r.keys[normKey(key)]
-	return ok
+	if r.listed(normKey(key)) {
+		return true
+	}
+	ck, ok := camelKey(key)
+	return ok && r.listed(ck)
+}
+
+// listed reports whether the normalized key n is a listed key or ends with
+// '_' and a listed key.
+func (r *Redactor) listed(n string) bool {
+	if _, ok := r.keys[n]; ok {
+		return true
+	}
+	for i := 0; i < len(n); i++ {
+		if n[i] == '_' {
+			if _, ok := r.keys[n[i+1:]]; ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 var (
@@ -149,8 +219,8 @@ func (r *Redactor) mayHoldSecrets(raw []byte) bool {
 	if bytes.Contains(norm, []byte("bearer")) {
 		return true
 	}
-	for k := range r.keys {
-		if bytes.Contains(norm, []byte(k)) {
+	for _, k := range r.needles {
+		if bytes.Contains(norm, k) {
 			return true
 		}
 	}

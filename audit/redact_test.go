@@ -122,3 +122,35 @@ func TestLogBoundsLargeFields(t *testing.T) {
 	assert.True(t, json.Valid(e.RequestData))
 	assert.JSONEq(t, `{"_truncated":true}`, string(e.RequestData))
 }
+
+func TestRedactKeyMatching(t *testing.T) {
+	r := audit.NewRedactor()
+	sensitive := []string{
+		"password", "PASSWORD", "new_password", "old_password", "New-Password", "newPassword", "user_pwd",
+		"client_secret", "clientSecret", "x-api-key", "X-API-KEY", "apiKey", "API_KEY", "x_api_key",
+		"refresh_token", "refreshToken", "id_token", "csrf-token", "Proxy-Authorization",
+		"user_ssn", "userSSN", "backup_credit_card", "creditCard", "cardNumber", "card_cvv", "rsa_private_key",
+	}
+	kept := []string{
+		"passwords_count", "password_hint", "password_changed_at", "tokens_left", "token_count",
+		"userpassword", "mypwd", "secrets", "api_keys", "api", "key", "card", "number", "access", "author",
+		"cvv2", "ssn_last4", "", "_",
+	}
+	for _, k := range sensitive {
+		assert.True(t, r.Sensitive(k), "%q is sensitive", k)
+	}
+	for _, k := range kept {
+		assert.False(t, r.Sensitive(k), "%q is kept", k)
+	}
+	in := `{"new_password":"a","OldPassword":"b","client_secret":"c","x-api-key":"d","apiKey":"e","passwords_count":2,"list":[{"refresh_token":"f"}]}`
+	assert.JSONEq(t,
+		`{"new_password":"[REDACTED]","OldPassword":"[REDACTED]","client_secret":"[REDACTED]","x-api-key":"[REDACTED]","apiKey":"[REDACTED]","passwords_count":2,"list":[{"refresh_token":"[REDACTED]"}]}`,
+		string(r.JSON(json.RawMessage(in))))
+
+	pin := audit.NewRedactor("pin")
+	assert.True(t, pin.Sensitive("card_pin"))
+	assert.True(t, pin.Sensitive("cardPIN"), "camel case with an upper-case word")
+	assert.False(t, pin.Sensitive("spin"))
+	assert.False(t, pin.Sensitive("password"), "only the configured keys")
+	assert.JSONEq(t, `{"cardPin":"[REDACTED]","spin":1}`, string(pin.JSON(json.RawMessage(`{"cardPin":"1","spin":1}`))))
+}
