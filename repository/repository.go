@@ -7,6 +7,7 @@ import (
 	"reflect"
 
 	"github.com/pkgroute/pkgroute/internal/errkind"
+	"github.com/pkgroute/pkgroute/repository/internal/cursor"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
 	"github.com/uptrace/bun/schema"
@@ -38,7 +39,7 @@ type Repository[T any] struct {
 	pkExpr  bun.Safe
 	dialect dialect.Name
 	cache   CountCache
-	cursor  cursorCodec
+	cursor  cursor.Codec
 }
 
 // New returns a Repository for model T over db.
@@ -57,7 +58,7 @@ func New[T any](db bun.IDB, cfg Config) (*Repository[T], error) {
 	pk := table.PKs[0]
 	key := cfg.CursorKey
 	if len(key) == 0 {
-		key = []byte(defaultCursorKey)
+		key = []byte(cursor.DefaultKey)
 	}
 	return &Repository[T]{
 		db:      db,
@@ -66,7 +67,7 @@ func New[T any](db bun.IDB, cfg Config) (*Repository[T], error) {
 		pkExpr:  bun.Safe(string(table.SQLAlias) + "." + string(pk.SQLName)),
 		dialect: db.Dialect().Name(),
 		cache:   cfg.CountCache,
-		cursor:  cursorCodec{key: key, table: table.Name},
+		cursor:  cursor.Codec{Key: key, Table: table.Name},
 	}, nil
 }
 
@@ -267,8 +268,8 @@ func (r *Repository[T]) paginateCursor(ctx context.Context, cursor string, perPa
 	}
 	if cursor != "" {
 		after := reflect.New(r.pk.IndirectType).Elem()
-		if err := r.cursor.decode(cursor, after); err != nil {
-			return Result[T]{}, errkind.WithField(err, "/cursor", "invalid cursor")
+		if err := r.cursor.Decode(cursor, after); err != nil {
+			return Result[T]{}, errkind.WithField(fmt.Errorf("%w: %w", ErrInvalidCursor, err), "/cursor", "invalid cursor")
 		}
 		q.Where("? > ?", r.pkExpr, after.Interface())
 	}
@@ -278,7 +279,7 @@ func (r *Repository[T]) paginateCursor(ctx context.Context, cursor string, perPa
 	if len(res.Items) > perPage {
 		res.Items = res.Items[:perPage]
 		last := reflect.Indirect(r.pk.Value(reflect.ValueOf(&res.Items[perPage-1]).Elem()))
-		next, err := r.cursor.encode(last)
+		next, err := r.cursor.Encode(last)
 		if err != nil {
 			return Result[T]{}, fmt.Errorf("paginate %s: encode cursor: %w", r.table.Name, err)
 		}
