@@ -186,8 +186,15 @@ func TestPaginatedAuthors(t *testing.T) {
 		code, _, e := a.pkg(t, writer, 2, `{"per_page":1001}`)
 		assert.Equal(t, 400, code)
 		assert.Equal(t, "invalid_data", e.Code)
-		code, _, _ = a.pkg(t, writer, 2, `{"page":0}`)
+		code, _, e = a.pkg(t, writer, 2, `{"page":0}`)
 		assert.Equal(t, 400, code)
+		if assert.Len(t, e.Details, 1) {
+			assert.Equal(t, "/page", e.Details[0].Path)
+		}
+		// In cursor mode page is ignored and reported as 1.
+		code, rep, _ = a.pkg(t, writer, 2, `{"page":0,"per_page":5,"cursor":""}`)
+		require.Equal(t, 200, code)
+		assert.Contains(t, string(rep.Meta), `"page":1`)
 
 		// Cursor walk: every row exactly once.
 		seen := map[string]bool{}

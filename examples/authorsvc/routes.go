@@ -55,8 +55,11 @@ const (
 
 	getPaginatedAuthorsSchema = `{"type":"object","properties":{` +
 		`"filters":{"type":"object","properties":{"id":` + idSchema + `,"name":{"type":"string"}},"additionalProperties":false},` +
-		`"page":{"type":"integer","minimum":1},"per_page":{"type":"integer","minimum":1,"maximum":1000},` +
-		`"cursor":{"type":"string","maxLength":1024}},"additionalProperties":false}`
+		`"page":{"type":"integer"},"per_page":{"type":"integer","minimum":1,"maximum":1000},` +
+		`"cursor":{"type":"string","maxLength":1024}},"additionalProperties":false,` +
+		// In cursor mode page is ignored (PROTOCOL.md 1.4); in offset mode it
+		// starts at 1.
+		`"if":{"required":["cursor"]},"else":{"properties":{"page":{"minimum":1}}}}`
 
 	createAuthorSchema  = `{"type":"object","properties":{"name":` + nameSchema + `},"required":["name"],"additionalProperties":false}`
 	updateAuthorSchema  = `{"type":"object","properties":{"id":` + idSchema + `,"name":` + nameSchema + `},"required":["id","name"],"additionalProperties":false}`
