@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"reflect"
+	"strings"
 )
 
 // Handle registers a typed handler for id: the request's data (validated
@@ -36,7 +39,7 @@ func typedHandler[T ID, I, O any](fn func(context.Context, I) (O, error)) Handle
 	return func(ctx context.Context, req *Request[T]) Response {
 		var in I
 		if err := decodeData(req.Data, &in, req.Route == nil || req.Route.schema == nil); err != nil {
-			return Fail(InvalidData(fmt.Sprintf("data cannot be decoded for pkg_id %d: %s", req.PkgID, err)))
+			return Fail(decodeError(req.PkgID, reflect.TypeOf(&in).Elem(), err))
 		}
 		out, err := fn(ctx, in)
 		if err != nil {
@@ -61,24 +64,95 @@ func decodeData(data []byte, v any, strict bool) error {
 		return nil
 	}
 	if !strict {
-		return cleanDecodeError(json.Unmarshal(data, v))
+		return json.Unmarshal(data, v)
 	}
 	d := json.NewDecoder(bytes.NewReader(data))
 	d.DisallowUnknownFields()
-	return cleanDecodeError(d.Decode(v))
+	return d.Decode(v)
 }
 
-// cleanDecodeError describes a decoding failure without echoing values.
-func cleanDecodeError(err error) error {
-	if err == nil {
-		return nil
-	}
-	switch e := err.(type) {
-	case *json.UnmarshalTypeError:
-		if e.Field != "" {
-			return fmt.Errorf("field %q must be %s", e.Field, e.Type.String())
+// decodeError is the invalid_data error of data that in does not fit
+// (after the schema, if any, accepted it): a number out of range or with a
+// fraction for an integer field, a value of the wrong type. A field's
+// problem is a detail with its JSON pointer; no value is echoed.
+func decodeError[T ID](id T, in reflect.Type, err error) *Error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		got, _, _ := strings.Cut(te.Value, " ") // "number 1e30": never echo the value
+		msg := "got " + got + ", want " + jsonKind(te.Type)
+		if got == "number" && jsonKind(te.Type) == "integer" {
+			msg = "must be a whole number in range"
 		}
-		return fmt.Errorf("value must be %s", e.Type.String())
+		return InvalidData(fmt.Sprintf("data does not fit pkg_id %d", id),
+			Detail{Path: jsonPointer(in, te.Field), Msg: msg})
 	}
-	return err
+	return InvalidData(fmt.Sprintf("data cannot be decoded for pkg_id %d: %s", id, err))
+}
+
+// jsonKind names the JSON type that values of Go type t decode from.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return "integer"
+	case reflect.Float32, reflect.Float64:
+		return "number"
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	}
+	return "object"
+}
+
+// jsonPointer turns the field path of a json.UnmarshalTypeError
+// ("Page.page", "filters.id": JSON names joined by dots, with the Go names
+// of embedded structs) into a JSON pointer ("/page", "/filters/id").
+func jsonPointer(t reflect.Type, field string) string {
+	if field == "" {
+		return ""
+	}
+	var b strings.Builder
+	for _, seg := range strings.Split(field, ".") {
+		for t != nil && t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		var next reflect.Type
+		embedded := false
+		if t != nil && t.Kind() == reflect.Struct {
+			for i := range t.NumField() {
+				f := t.Field(i)
+				name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+				ft := f.Type
+				if ft.Kind() == reflect.Pointer {
+					ft = ft.Elem()
+				}
+				if name == "" && f.Anonymous && ft.Name() == seg {
+					next, embedded = ft, true
+					break
+				}
+				if name == "" {
+					name = f.Name
+				}
+				if strings.EqualFold(name, seg) {
+					next = f.Type
+					break
+				}
+			}
+		} else if t != nil && (t.Kind() == reflect.Map || t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+			next = t.Elem()
+		}
+		t = next
+		if embedded {
+			continue
+		}
+		b.WriteByte('/')
+		b.WriteString(strings.NewReplacer("~", "~0", "/", "~1").Replace(seg))
+	}
+	return b.String()
 }

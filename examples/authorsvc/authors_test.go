@@ -191,6 +191,12 @@ func TestPaginatedAuthors(t *testing.T) {
 		if assert.Len(t, e.Details, 1) {
 			assert.Equal(t, "/page", e.Details[0].Path)
 		}
+		// A page the schema accepts as an integer but no int holds.
+		code, _, e = a.pkg(t, writer, 2, `{"page":99999999999999999999}`)
+		assert.Equal(t, 400, code)
+		if assert.Len(t, e.Details, 1) {
+			assert.Equal(t, "/page", e.Details[0].Path)
+		}
 		// In cursor mode page is ignored and reported as 1.
 		code, rep, _ = a.pkg(t, writer, 2, `{"page":0,"per_page":5,"cursor":""}`)
 		require.Equal(t, 200, code)
