@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"unicode/utf8"
 
@@ -49,8 +50,11 @@ func parseEnvelope(b []byte) envelope {
 // overlong number, deep nesting): b is read leniently, and only values that
 // are valid on their own are taken.
 func echoFields(b []byte, env *envelope) {
-	var top map[string]json.RawMessage
-	if !utf8.Valid(b) || json.Unmarshal(b, &top) != nil {
+	if !utf8.Valid(b) {
+		return
+	}
+	top, ok := topLevel(b)
+	if !ok {
 		return
 	}
 	if raw, ok := top["pkg_id"]; ok && !env.hasPkgID {
@@ -66,6 +70,105 @@ func echoFields(b []byte, env *envelope) {
 			}
 		}
 	}
+}
+
+// topLevel returns the raw values of the members of the JSON object b
+// (the first of duplicates), skipping nested values without limits on
+// depth or number size: only the object's own syntax must hold.
+func topLevel(b []byte) (map[string][]byte, bool) {
+	i := skipWS(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return nil, false
+	}
+	out := map[string][]byte{}
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return out, true
+	}
+	for i < len(b) {
+		end, ok := skipValue(b, i)
+		if !ok || b[i] != '"' {
+			return nil, false
+		}
+		var key string
+		if json.Unmarshal(b[i:end], &key) != nil {
+			return nil, false
+		}
+		i = skipWS(b, end)
+		if i >= len(b) || b[i] != ':' {
+			return nil, false
+		}
+		i = skipWS(b, i+1)
+		end, ok = skipValue(b, i)
+		if !ok {
+			return nil, false
+		}
+		if _, dup := out[key]; !dup {
+			out[key] = b[i:end]
+		}
+		i = skipWS(b, end)
+		if i < len(b) && b[i] == ',' {
+			i = skipWS(b, i+1)
+			continue
+		}
+		if i < len(b) && b[i] == '}' {
+			return out, true
+		}
+		return nil, false
+	}
+	return nil, false
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the end of the JSON value starting at b[i]: strings
+// and brackets are matched, scalars run to the next delimiter.
+func skipValue(b []byte, i int) (int, bool) {
+	if i >= len(b) {
+		return 0, false
+	}
+	switch b[i] {
+	case '"':
+		for j := i + 1; j < len(b); j++ {
+			switch b[j] {
+			case '\\':
+				j++
+			case '"':
+				return j + 1, true
+			}
+		}
+		return 0, false
+	case '{', '[':
+		depth, inString := 0, false
+		for j := i; j < len(b); j++ {
+			c := b[j]
+			switch {
+			case inString && c == '\\':
+				j++
+			case c == '"':
+				inString = !inString
+			case inString:
+			case c == '{' || c == '[':
+				depth++
+			case c == '}' || c == ']':
+				depth--
+				if depth == 0 {
+					return j + 1, true
+				}
+			}
+		}
+		return 0, false
+	}
+	j := i
+	for j < len(b) && !strings.ContainsRune(",}] \t\n\r", rune(b[j])) {
+		j++
+	}
+	return j, j > i
 }
 
 // parseStrict is parseEnvelope without the second look for pkg_id and

@@ -233,6 +233,8 @@ func TestDispatchTable(t *testing.T) {
 		{name: "fields after a duplicate key are echoed", caller: reader, in: `{"data":{"a":1,"a":2},"pkg_id":1,"req_id":"` + rid + `"}`, status: 2, code: "invalid_request", msg: `duplicate key "a"`, pkgID: 1, reqID: rid},
 		{name: "fields after a huge exponent are echoed", caller: reader, in: `{"pkg_id":12,"data":{"n":1e401},"req_id":"` + strings.ToUpper(rid) + `"}`, status: 2, code: "invalid_request", pkgID: 12, reqID: rid},
 		{name: "fields after deep nesting are echoed", caller: reader, in: `{"data":` + deep + `,"req_id":"` + rid + `","pkg_id":1}`, status: 2, code: "invalid_request", pkgID: 1, reqID: rid},
+		{name: "fields after very deep nesting are echoed", caller: reader, in: `{"data":{"a":` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `},"pkg_id":1,"req_id":"` + rid + `"}`, status: 2, code: "invalid_request", pkgID: 1, reqID: rid},
+		{name: "fields after brackets in strings are echoed", caller: reader, in: `{"data":{"a":"]}\"[{","a":1},"pkg_id":1,"req_id":"` + rid + `"}`, status: 2, code: "invalid_request", pkgID: 1, reqID: rid},
 		{name: "invalid fields after a refused part stay unechoed", caller: reader, in: `{"data":{"a":1,"a":2},"pkg_id":"1","req_id":"x"}`, status: 2, code: "invalid_request", reqID: zeroUUID},
 		{name: "nothing echoed from broken JSON", caller: reader, in: `{"data":{"a":1,"a":2},"pkg_id":1,"req_id":"` + rid + `"`, status: 2, code: "invalid_request", reqID: zeroUUID},
 		{name: "too deep", caller: reader, in: env(1, deep), status: 2, code: "invalid_request", pkgID: 1, reqID: rid},
