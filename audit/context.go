@@ -51,6 +51,11 @@ type HTTPConfig struct {
 	// Skip, when set, excludes requests from the audit (health checks,
 	// metrics).
 	Skip func(r *http.Request) bool
+	// Amend, when set, sees each entry once the response is known, before
+	// it is logged: it may change the entry (name the operation, say), and
+	// returning false drops it (a request audited elsewhere unless it was
+	// refused early, for instance).
+	Amend func(r *http.Request, e *Entry) bool
 }
 
 // Middleware audits every authenticated HTTP request: action type
@@ -107,6 +112,9 @@ func Middleware(l *Logger, cfg HTTPConfig) func(http.Handler) http.Handler {
 			}
 			if status >= 400 {
 				e.ErrorMessage = http.StatusText(status)
+			}
+			if cfg.Amend != nil && !cfg.Amend(r, &e) {
+				return
 			}
 			_ = l.Log(r.Context(), e)
 		})

@@ -84,6 +84,36 @@ func TestOutcomeOfHTTPStatus(t *testing.T) {
 	}
 }
 
+// TestHTTPMiddlewareAmend: Amend sees each entry with its outcome, may
+// change it, and drops it by returning false.
+func TestHTTPMiddlewareAmend(t *testing.T) {
+	sink := newMemSink()
+	l := audit.New(audit.Config{Sink: sink, Writers: 1})
+	h := audit.Middleware(l, audit.HTTPConfig{
+		Identify: func(*http.Request) (audit.Identity, bool) { return audit.Identity{UserID: "u1"}, true },
+		Amend: func(r *http.Request, e *audit.Entry) bool {
+			if e.Outcome != audit.RateLimited {
+				return false
+			}
+			e.ActionType = "HTTP:CUSTOM"
+			return true
+		},
+	})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/limited" {
+			w.WriteHeader(http.StatusTooManyRequests)
+		}
+	}))
+	for _, target := range []string{"/ok", "/limited"} {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", target, nil))
+	}
+	require.NoError(t, l.Close(context.Background()))
+	rows := sink.stored()
+	require.Len(t, rows, 1)
+	assert.Equal(t, "HTTP:CUSTOM", rows[0].ActionType)
+	assert.Equal(t, audit.RateLimited, rows[0].Outcome)
+	assert.EqualValues(t, 429, *rows[0].ResponseStatus)
+}
+
 func TestHTTPMiddlewarePassesHijackAndFlush(t *testing.T) {
 	sink := newMemSink()
 	l := audit.New(audit.Config{Sink: sink, Writers: 1})

@@ -92,6 +92,12 @@ func (a *app) do(t *testing.T, method, path, token, body string) (*http.Response
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
+	return send(t, req)
+}
+
+// send sends req and reads the whole answer.
+func send(t *testing.T, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
 	res, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer res.Body.Close()
@@ -217,7 +223,7 @@ func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 // guessing tokens is limited like any other request.
 func TestHTTPRateLimitCoversEveryAnswer(t *testing.T) {
 	a := startApp(t, map[string]string{"RATE_LIMIT_PER_MINUTE": "4", "ALLOWED_HOSTS": "127.0.0.1", "MAX_REQUEST_BODY_SIZE": "100"})
-	send := func(host, token, body string) (*http.Response, wireError) {
+	post := func(host, token, body string) (*http.Response, wireError) {
 		req, err := http.NewRequest("POST", a.base+"/api/pkg/10", strings.NewReader(body))
 		require.NoError(t, err)
 		if host != "" {
@@ -226,11 +232,7 @@ func TestHTTPRateLimitCoversEveryAnswer(t *testing.T) {
 		if token != "" {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
-		res, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer res.Body.Close()
-		b, err := io.ReadAll(res.Body)
-		require.NoError(t, err)
+		res, b := send(t, req)
 		return res, httpError(t, b)
 	}
 	big := `{"data":{"x":"` + strings.Repeat("a", 200) + `"}}`
@@ -245,7 +247,7 @@ func TestHTTPRateLimitCoversEveryAnswer(t *testing.T) {
 		{"", "forged.token.here", `{}`, 401, "authentication_failed", "0"},
 		{"", "forged.token.here", `{}`, 429, "rate_limit_exceeded", "0"},
 	} {
-		res, e := send(tt.host, tt.token, tt.body)
+		res, e := post(tt.host, tt.token, tt.body)
 		assert.Equal(t, tt.status, res.StatusCode, "request %d", i)
 		assert.Equal(t, tt.code, e.Code, "request %d", i)
 		assert.Equal(t, tt.remaining, res.Header.Get("X-RateLimit-Remaining"), "request %d", i)

@@ -38,15 +38,14 @@ func auditHTTP(l *audit.Logger, pkgs *router.PackageRouter[PkgID]) func(http.Han
 	if l == nil {
 		return func(h http.Handler) http.Handler { return h }
 	}
-	identify := func(r *http.Request) (audit.Identity, bool) {
-		p := auth.FromContext(r.Context())
-		if p == nil {
-			return audit.Identity{}, false
-		}
-		return audit.Identity{UserID: p.ID, Username: p.Username, Roles: p.Roles}, true
-	}
-	general := audit.Middleware(l, audit.HTTPConfig{
-		Identify: identify,
+	return audit.Middleware(l, audit.HTTPConfig{
+		Identify: func(r *http.Request) (audit.Identity, bool) {
+			p := auth.FromContext(r.Context())
+			if p == nil {
+				return audit.Identity{}, false
+			}
+			return audit.Identity{UserID: p.ID, Username: p.Username, Roles: p.Roles}, true
+		},
 		Skip: func(r *http.Request) bool {
 			switch r.URL.Path {
 			case "/health", "/live", "/metrics", "/web":
@@ -54,58 +53,24 @@ func auditHTTP(l *audit.Logger, pkgs *router.PackageRouter[PkgID]) func(http.Han
 			}
 			return false
 		},
-	})
-	return func(next http.Handler) http.Handler {
-		audited := general(next)
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			rest, bridged := strings.CutPrefix(r.URL.Path, "/api/pkg/")
+		Amend: func(r *http.Request, e *audit.Entry) bool {
+			id, bridged := strings.CutPrefix(r.URL.Path, "/api/pkg/")
 			if !bridged {
-				audited.ServeHTTP(w, r)
-				return
+				return true
 			}
-			start := time.Now()
-			sw := &statusWriter{ResponseWriter: w}
-			next.ServeHTTP(sw, r)
-			id, ok := identify(r)
-			if sw.status != http.StatusTooManyRequests || !ok {
-				return
+			if e.Outcome != audit.RateLimited {
+				return false // the router's middleware audited it
 			}
-			name := "PKG_" + rest
-			if n, err := strconv.ParseInt(rest, 10, 32); err == nil {
+			e.ActionType, e.Resource, e.ErrorMessage = "HTTP:PKG_"+id, id, router.CodeRateLimitExceeded
+			if n, err := strconv.ParseInt(id, 10, 32); err == nil {
 				if rt := pkgs.Route(PkgID(n)); rt != nil {
-					name = rt.Name
+					e.ActionType = "HTTP:" + rt.Name
 				}
 			}
-			e := audit.Entry{
-				UserID: id.UserID, Username: id.Username, UserRoles: id.Roles,
-				ActionType: "HTTP:" + name, Resource: rest, Outcome: audit.RateLimited,
-				ResponseStatus: audit.Status(sw.status), ErrorMessage: router.CodeRateLimitExceeded,
-				DurationMS: audit.Duration(time.Since(start)),
-			}
-			if ri, ok := audit.RequestInfoFrom(r.Context()); ok {
-				e.IPAddress, e.UserAgent, e.RequestID = ri.IP, ri.UserAgent, ri.RequestID
-			}
-			_ = l.Log(r.Context(), e)
-		})
-	}
+			return true
+		},
+	})
 }
-
-// statusWriter records the status of a response.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-// WriteHeader records status and passes it on.
-func (w *statusWriter) WriteHeader(status int) {
-	if w.status == 0 {
-		w.status = status
-	}
-	w.ResponseWriter.WriteHeader(status)
-}
-
-// Unwrap returns the wrapped writer, for http.ResponseController.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // wsAuditEvents records WebSocket connects, authentication failures,
 // disconnects and rate-limited messages (which never reach the router).
