@@ -18,7 +18,7 @@ func PostgresURL(t testing.TB) string {
 	if err != nil {
 		Unavailable(t, "postgres: "+err.Error())
 	}
-	ctx, cancel := context5s(t)
+	ctx, cancel := setupContext(t)
 	defer cancel()
 	if err := admin.PingContext(ctx); err != nil {
 		admin.Close()
@@ -30,7 +30,7 @@ func PostgresURL(t testing.TB) string {
 		t.Fatalf("testenv: create database: %v", err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context5s(t)
+		ctx, cancel := setupContext(t)
 		defer cancel()
 		defer admin.Close()
 		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {

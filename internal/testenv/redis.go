@@ -18,7 +18,7 @@ func RedisURL(t testing.TB) string {
 	}
 	c := redis.NewClient(opt)
 	defer c.Close()
-	ctx, cancel := context5s(t)
+	ctx, cancel := setupContext(t)
 	defer cancel()
 	if err := c.Ping(ctx).Err(); err != nil {
 		Unavailable(t, fmt.Sprintf("redis not reachable at %s: %v", redactURL(u), err))
@@ -39,7 +39,7 @@ func RedisPrefix(t testing.TB) string {
 		}
 		c := redis.NewClient(opt)
 		defer c.Close()
-		ctx, cancel := context5s(t)
+		ctx, cancel := setupContext(t)
 		defer cancel()
 		iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
 		var keys []string

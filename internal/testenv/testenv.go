@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"testing"
+	"time"
 )
 
 // Environment variables read by this package.
@@ -65,10 +66,14 @@ func FreePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func context5s(t testing.TB) (context.Context, context.CancelFunc) {
+// setupContext bounds the set-up and clean-up work of a test on a shared
+// server (create and drop a database, flush keys). It is generous: on a
+// loaded machine CREATE DATABASE alone can take seconds, and an unreachable
+// server fails at once anyway.
+func setupContext(t testing.TB) (context.Context, context.CancelFunc) {
 	ctx := context.Background()
 	if tt, ok := t.(interface{ Context() context.Context }); ok {
 		ctx = tt.Context()
 	}
-	return context.WithTimeout(context.WithoutCancel(ctx), 5e9)
+	return context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 }
