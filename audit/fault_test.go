@@ -45,7 +45,15 @@ func runFault(t *testing.T, url string, fault func(t *testing.T, db *bun.DB)) {
 	loggers := []*faultLogger{{name: "large", queue: 100_000}, {name: "small", queue: 1000}}
 	for _, fl := range loggers {
 		fl.sink = audit.NewBunSink(db, audit.BunConfig{Table: "audit_" + fl.name})
-		require.NoError(t, fl.sink.CreateTable(ctx))
+		// The short connect timeout is for the outage; a just started server
+		// on a loaded machine may need a few tries.
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			err := fl.sink.CreateTable(ctx)
+			if err == nil {
+				break
+			}
+			require.True(t, time.Now().Before(deadline), "create table: %v", err)
+		}
 		fl.l = audit.New(audit.Config{Sink: fl.sink, QueueSize: fl.queue, Policy: audit.Drop,
 			RetryMin: 20 * time.Millisecond, RetryMax: 500 * time.Millisecond, WriteTimeout: 2 * time.Second})
 		fl.done = make(chan error, 1)
