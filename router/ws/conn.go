@@ -728,15 +728,11 @@ func (c *conn[T]) finish() {
 }
 
 // verifyFrame checks an auth frame {"type":"auth","token":"Bearer <jwt>"}
-// and authenticates its token.
+// (exactly these two members, once each, both strings, nothing after the
+// object) and authenticates its token.
 func (e *Endpoint[T]) verifyFrame(ctx context.Context, data []byte) (*auth.Principal, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(data, &m); err != nil || len(m) != 2 {
-		return nil, errBadFrame
-	}
-	var typ, cred string
-	if json.Unmarshal(m["type"], &typ) != nil || typ != "auth" || json.Unmarshal(m["token"], &cred) != nil ||
-		!bytes.HasPrefix(bytes.TrimSpace(m["token"]), []byte(`"`)) {
+	typ, cred, ok := parseAuthFrame(data)
+	if !ok || typ != "auth" {
 		return nil, errBadFrame
 	}
 	token, err := auth.ParseBearer(cred)
@@ -744,6 +740,44 @@ func (e *Endpoint[T]) verifyFrame(ctx context.Context, data []byte) (*auth.Princ
 		return nil, err
 	}
 	return e.authenticate(ctx, token)
+}
+
+// parseAuthFrame reads the two string members of an auth frame strictly:
+// any other member, a member given twice (in any case) or trailing data
+// makes it not one.
+func parseAuthFrame(data []byte) (typ, token string, ok bool) {
+	d := json.NewDecoder(bytes.NewReader(data))
+	if t, err := d.Token(); err != nil || t != json.Delim('{') {
+		return "", "", false
+	}
+	var haveType, haveToken bool
+	for d.More() {
+		k, err := d.Token()
+		key, isKey := k.(string)
+		if err != nil || !isKey {
+			return "", "", false
+		}
+		v, err := d.Token()
+		val, isString := v.(string)
+		if err != nil || !isString {
+			return "", "", false
+		}
+		switch {
+		case key == "type" && !haveType:
+			typ, haveType = val, true
+		case key == "token" && !haveToken:
+			token, haveToken = val, true
+		default:
+			return "", "", false
+		}
+	}
+	if t, err := d.Token(); err != nil || t != json.Delim('}') || !haveType || !haveToken {
+		return "", "", false
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return "", "", false
+	}
+	return typ, token, true
 }
 
 var errBadFrame = fmt.Errorf(`%w: auth frame must be {"type":"auth","token":"Bearer <token>"}`, auth.ErrTokenDecode)

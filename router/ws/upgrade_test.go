@@ -210,6 +210,12 @@ func TestFirstMessageAuth(t *testing.T) {
 		"invalid token":   `{"type":"auth","token":"Bearer ` + tok[:len(tok)-4] + `AAAA"}`,
 		"expired token":   `{"type":"auth","token":"Bearer ` + expiredToken + `"}`,
 		"a request first": `{"pkg_id":10,"req_id":"5b0c2f0e-8f3e-4a58-9c1b-2f7f4f1e9d3a"}`,
+		"duplicate type":  `{"type":"auth","type":"auth","token":"Bearer ` + tok + `"}`,
+		"duplicate token": `{"type":"auth","token":"Bearer ` + tok + `","token":"Bearer ` + tok + `"}`,
+		"case variant":    `{"Type":"auth","token":"Bearer ` + tok + `"}`,
+		"trailing data":   `{"type":"auth","token":"Bearer ` + tok + `"}{}`,
+		"missing token":   `{"type":"auth"}`,
+		"array":           `["auth","Bearer ` + tok + `"]`,
 	}
 	for name, frame := range frames {
 		t.Run(name, func(t *testing.T) {
