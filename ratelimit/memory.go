@@ -24,7 +24,10 @@ type MemoryConfig struct {
 	// SweepInterval is how often a shard drops its idle keys, lazily, during
 	// a call that touches it (default 1 minute). No goroutine is started.
 	SweepInterval time.Duration
-	// Registerer receives rate_limit_decisions_total{limiter="memory"}; nil
+	// Name is the limiter label of rate_limit_decisions_total (default
+	// "memory"); give each limiter of an application its own.
+	Name string
+	// Registerer receives rate_limit_decisions_total{limiter=Name}; nil
 	// means no metrics.
 	Registerer prometheus.Registerer
 }
@@ -71,13 +74,16 @@ func NewMemory(cfg MemoryConfig) *Memory {
 	if cfg.SweepInterval <= 0 {
 		cfg.SweepInterval = time.Minute
 	}
+	if cfg.Name == "" {
+		cfg.Name = "memory"
+	}
 	m := &Memory{
 		shards:   make([]memShard, cfg.Shards),
 		seed:     maphash.MakeSeed(),
 		perShard: max(1, cfg.MaxKeys/cfg.Shards),
 		sweep:    cfg.SweepInterval,
 		start:    time.Now(),
-		count:    NewMetrics(cfg.Registerer).Decisions("memory"),
+		count:    NewMetrics(cfg.Registerer).Decisions(cfg.Name),
 	}
 	m.now = func() time.Duration { return time.Since(m.start) }
 	for i := range m.shards {

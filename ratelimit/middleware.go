@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -64,7 +65,8 @@ type Config struct {
 // where remaining counts the current request. A request over the limit is
 // answered 429 rate_limit_exceeded with Retry-After (seconds, 1 to the
 // window); a limiter error is answered with the status of its kind (503
-// service_unavailable with Retry-After for a backend failing closed). Error
+// service_unavailable with Retry-After for a backend failing closed, with
+// RateLimit-Policy and X-RateLimit-Limit but no count). Error
 // bodies have the shape {"error":{"code","msg","details"}}.
 //
 // Middleware panics when cfg has no Limiter or an invalid Rate (a
@@ -108,14 +110,23 @@ func Middleware(cfg Config) func(http.Handler) http.Handler {
 			}
 			res, err := cfg.Limiter.Allow(r.Context(), key, cfg.Rate)
 			if err != nil {
+				cause := err
+				if ue, ok := errors.AsType[*UnavailableError](err); ok {
+					cause = ue.Err
+				}
 				log.LogAttrs(r.Context(), slog.LevelWarn, "rate limiter failed",
-					slog.String("key", key), slog.String("error", err.Error()))
+					slog.String("key", key), slog.String("error", cause.Error()))
 				if cfg.Shadow {
 					next.ServeHTTP(w, r)
 					return
 				}
 				kind := errkind.Of(err)
 				if kind == errkind.Unavailable {
+					// The quota is known, the count is not: the policy
+					// and the limit, without remaining or reset.
+					h := w.Header()
+					h.Set("RateLimit-Policy", policy)
+					h.Set("X-RateLimit-Limit", limitStr)
 					httperr.Write(w, kind.HTTPStatus(), kind.Code(), "Rate limiter unavailable", nil, errkind.RetryAfterOf(err))
 					return
 				}

@@ -291,7 +291,12 @@ func TestMiddlewareLimiterErrors(t *testing.T) {
 			w := serve(h, "/", "", nil)
 			require.Equal(t, tt.wantStatus, w.Code)
 			assert.Equal(t, tt.wantRetry, w.Header().Get("Retry-After"))
-			assert.Empty(t, w.Header().Get("RateLimit"))
+			assert.Empty(t, w.Header().Get("RateLimit"), "the count is unknown")
+			assert.Empty(t, w.Header().Get("X-RateLimit-Remaining"))
+			if tt.wantStatus == 503 {
+				assert.Equal(t, `"default";q=1;w=1`, w.Header().Get("RateLimit-Policy"), "the quota is known")
+				assert.Equal(t, "1", w.Header().Get("X-RateLimit-Limit"))
+			}
 			if tt.wantCode != "" {
 				body := decodeError(t, w)
 				assert.Equal(t, tt.wantCode, body.Error.Code)

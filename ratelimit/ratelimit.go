@@ -158,9 +158,11 @@ func Unavailable(err error, retryAfter time.Duration) error {
 	return &UnavailableError{Err: err, Retry: retryAfter}
 }
 
-// Error describes the failure.
+// Error returns "rate limiter unavailable". It does not repeat the
+// backend's error, which may name hosts and addresses: the error reaches
+// clients as a reply's msg. Unwrap gives it, and the limiters log it.
 func (e *UnavailableError) Error() string {
-	return "rate limiter unavailable: " + e.Err.Error()
+	return "rate limiter unavailable"
 }
 
 // Unwrap returns the backend's error.

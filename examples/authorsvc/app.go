@@ -185,9 +185,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if cfg.RateLimitFailOpen {
 		failMode = ratelimit.FailOpen
 	}
-	var limiter ratelimit.Limiter = ratelimit.NewMemory(ratelimit.MemoryConfig{})
+	// The HTTP and WebSocket message limiters are told apart by the
+	// limiter label of rate_limit_decisions_total.
+	var limiter ratelimit.Limiter = ratelimit.NewMemory(ratelimit.MemoryConfig{Name: "http", Registerer: reg})
 	if rdb != nil {
-		limiter = redislimit.New(rdb, redislimit.Config{Prefix: cfg.RedisKeyPrefix + "ratelimit:", FailMode: failMode, Logger: log, Registerer: reg})
+		limiter = redislimit.New(rdb, redislimit.Config{Name: "http", Prefix: cfg.RedisKeyPrefix + "ratelimit:", FailMode: failMode, Logger: log, Registerer: reg})
 	}
 	rateLimit := func(h http.Handler) http.Handler { return h }
 	if cfg.RateLimitEnabled {
@@ -196,7 +198,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			Rate:    ratelimit.Rate{Limit: cfg.RateLimitPerMinute, Window: time.Minute, Burst: cfg.RateLimitBurst},
 			Key: func(r *http.Request) string {
 				if p := auth.FromContext(r.Context()); p != nil {
-					return "user:" + p.ID
+					return p.ID
 				}
 				return ""
 			},
@@ -221,7 +223,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Registerer:            reg,
 	}
 	if rdb != nil {
-		wsCfg.Limiter = redislimit.New(rdb, redislimit.Config{Prefix: cfg.RedisKeyPrefix + "wsrate:", FailMode: failMode, Logger: log, Registerer: reg})
+		wsCfg.Limiter = redislimit.New(rdb, redislimit.Config{Name: "ws", Prefix: cfg.RedisKeyPrefix + "wsrate:", FailMode: failMode, Logger: log, Registerer: reg})
 		conns := redislimit.NewConnections(rdb, redislimit.ConnectionsConfig{Prefix: cfg.RedisKeyPrefix + "wsconns:", Logger: log, Registerer: reg})
 		wsCfg.Connections = conns
 		background = append(background, conns.Run)

@@ -46,6 +46,15 @@ func TestMetricNames(t *testing.T) {
 	} {
 		assert.Contains(t, families, name)
 	}
+	limiters := map[string]bool{}
+	for _, m := range families["rate_limit_decisions_total"].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == "limiter" {
+				limiters[l.GetValue()] = true
+			}
+		}
+	}
+	assert.Equal(t, map[string]bool{"http": true, "ws": true}, limiters, "decisions by limiter")
 	for _, m := range families["pkg_requests_total"].GetMetric() {
 		for _, l := range m.GetLabel() {
 			if l.GetName() == "transport" {

@@ -187,7 +187,10 @@ type Config struct {
 	// Logger receives backend failures (warn, at most one per second); nil
 	// discards.
 	Logger *slog.Logger
-	// Registerer receives rate_limit_decisions_total{limiter="redis"},
+	// Name is the limiter label of rate_limit_decisions_total (default
+	// "redis"); give each limiter of an application its own.
+	Name string
+	// Registerer receives rate_limit_decisions_total{limiter=Name},
 	// rate_limit_backend_errors_total{mode} and
 	// rate_limit_redis_duration_seconds{op}; nil means no metrics.
 	Registerer prometheus.Registerer
@@ -215,12 +218,15 @@ func New(client redis.Scripter, cfg Config) *Limiter {
 	if cfg.LocalCacheSize <= 0 {
 		cfg.LocalCacheSize = 10000
 	}
+	if cfg.Name == "" {
+		cfg.Name = "redis"
+	}
 	metrics := ratelimit.NewMetrics(cfg.Registerer)
 	l := &Limiter{
 		client:  client,
 		cfg:     cfg,
 		backend: newBackend(cfg.FailMode, cfg.Timeout, cfg.RetryAfter, cfg.Logger, cfg.Registerer, metrics),
-		count:   metrics.Decisions("redis"),
+		count:   metrics.Decisions(cfg.Name),
 
 		packedMax: defaultPackedMax,
 	}

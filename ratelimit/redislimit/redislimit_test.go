@@ -418,7 +418,9 @@ func TestLimiterLeavesOtherDataAlone(t *testing.T) {
 	for _, limit := range []int{10, 100} {
 		_, err := l.Allow(ctx, "k", ratelimit.Rate{Limit: limit, Window: time.Minute})
 		require.ErrorIs(t, err, ratelimit.ErrUnavailable, "limit %d", limit)
-		assert.ErrorContains(t, err, "WRONGTYPE", "limit %d", limit)
+		var ue *ratelimit.UnavailableError
+		require.ErrorAs(t, err, &ue)
+		assert.ErrorContains(t, ue.Err, "WRONGTYPE", "limit %d", limit)
 	}
 	members, err := client.SMembers(ctx, prefix+"k").Result()
 	require.NoError(t, err)

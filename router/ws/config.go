@@ -78,7 +78,8 @@ type Config struct {
 	// turns the limit off.
 	MessageRate ratelimit.Rate
 	// Limiter enforces MessageRate under the key "ws:<principal id>"; nil
-	// means an in-process ratelimit.Memory.
+	// means an in-process ratelimit.Memory (its decisions counted as
+	// limiter "ws").
 	Limiter ratelimit.Limiter
 	// MaxConsecutiveLimited closes a connection with 1008 right after this
 	// many consecutive rate-limited messages (default 20). A negative value
@@ -164,7 +165,7 @@ func (c Config) withDefaults() Config {
 		c.MessageRate = ratelimit.PerMinute(DefaultMessagesPerMinute)
 	}
 	if c.MessageRate.Limit > 0 && c.Limiter == nil {
-		c.Limiter = ratelimit.NewMemory(ratelimit.MemoryConfig{})
+		c.Limiter = ratelimit.NewMemory(ratelimit.MemoryConfig{Name: "ws", Registerer: c.Registerer})
 	}
 	if c.MaxConsecutiveLimited == 0 {
 		c.MaxConsecutiveLimited = DefaultMaxConsecutiveLimited
