@@ -1,9 +1,10 @@
 // Package ratelimit limits how often a caller may act and how many
 // WebSocket connections a user may hold.
 //
-// The request limit is a sliding window: a [Rate] admits at most
-// Limit+Burst requests per key in any span of Window (see [Rate] for the
-// exact rule). A [Limiter] decides one request at a time and reports the
+// The request limit is a sliding window: a [Rate] admits at most Limit
+// requests per key in any span of Window, and Burst lets an idle key send
+// up to Limit+Burst at once, borrowed from the following windows (see
+// [Rate] for the exact rule). A [Limiter] decides one request at a time and reports the
 // figures the HTTP headers need in a [Result]. [NewMemory] is the in-process
 // implementation (sharded, bounded, idle keys evicted lazily, no goroutine);
 // package redislimit shares the limit across instances through Redis.

@@ -33,10 +33,10 @@ type MemoryConfig struct {
 }
 
 // Memory is the in-process sliding-window [Limiter]. It keeps the time of
-// every admitted request of a key that is still inside the key's window
-// (at most Limit+Burst per key), in shards each guarded by a mutex. A key
-// whose requests have all left the window is idle; idle keys are evicted
-// lazily, so Memory needs no goroutine and no Close.
+// every admitted request of a key that is still inside the key's window (at
+// most Limit per key, m*Limit with a burst: see [Rate]), in shards each
+// guarded by a mutex. A key whose requests have all left the window is idle;
+// idle keys are evicted lazily, so Memory needs no goroutine and no Close.
 type Memory struct {
 	shards   []memShard
 	seed     maphash.Seed
@@ -92,13 +92,12 @@ func NewMemory(cfg MemoryConfig) *Memory {
 	return m
 }
 
-// Allow admits the request when fewer than rate.Quota() requests of key were
-// admitted in the last rate.Window, and records it.
+// Allow admits the request when rate admits it (see [Rate]) given the
+// requests of key admitted before, and records it.
 func (m *Memory) Allow(_ context.Context, key string, rate Rate) (Result, error) {
 	if err := rate.Validate(); err != nil {
 		return Result{}, err
 	}
-	quota := rate.Quota()
 	s := &m.shards[maphash.String(m.seed, key)%uint64(len(m.shards))]
 	s.mu.Lock()
 	now := m.now()
@@ -111,10 +110,10 @@ func (m *Memory) Allow(_ context.Context, key string, rate Rate) (Result, error)
 		if len(s.keys) >= m.perShard {
 			s.makeRoom(now, m.perShard)
 		}
-		w = &window{stamps: make([]time.Duration, min(quota, 4))}
+		w = &window{stamps: make([]time.Duration, min(rate.Quota(), 4))}
 		s.keys[key] = w
 	}
-	res := w.allow(now, rate.Window, quota)
+	res := w.allow(now, rate)
 	s.mu.Unlock()
 	m.count.Count(res.Allowed, nil)
 	return res, nil
@@ -136,26 +135,73 @@ func (m *Memory) Len() int {
 	return n
 }
 
-func (w *window) allow(now, span time.Duration, quota int) Result {
-	w.span = span
-	// Drop the requests that left the window (t <= now-span).
-	for w.n > 0 && w.stamps[w.head] <= now-span {
+func (w *window) allow(now time.Duration, rate Rate) Result {
+	quota, span := rate.Quota(), rate.Window
+	hspan, hquota := rate.Sustained()
+	w.span = hspan
+	// Drop the requests that left the longer span (t <= now-hspan).
+	for w.n > 0 && w.stamps[w.head] <= now-hspan {
 		w.head = (w.head + 1) % len(w.stamps)
 		w.n--
 	}
-	if w.n < quota {
-		if w.n == len(w.stamps) { // the ring grows with use, up to the quota
-			w.grow(min(max(2*w.n, 4), quota))
+	n := w.n
+	if n < hquota && (n < quota || w.at(n-quota) <= now-span) {
+		// Admitted. Without burst every entry is in the window; with it,
+		// count those that are.
+		inWindow := n
+		if hspan > span {
+			inWindow = n - w.firstAfter(now-span)
 		}
-		w.stamps[(w.head+w.n)%len(w.stamps)] = now
+		if n == len(w.stamps) { // the ring grows with use, up to hquota
+			w.grow(min(max(2*n, 4), hquota))
+		}
+		w.stamps[(w.head+n)%len(w.stamps)] = now
 		w.n++
-		return Result{Allowed: true, Limit: quota, Remaining: quota - w.n, ResetAfter: span}
+		return Result{Allowed: true, Limit: quota, Remaining: min(quota-inWindow, hquota-n) - 1,
+			ResetAfter: w.resetAfter(now, span, quota, hspan, hquota)}
 	}
-	// Refused: the next admission happens when the request at index
-	// n-quota (the oldest, unless the quota shrank) leaves the window.
-	newest := w.stamps[(w.head+w.n-1)%len(w.stamps)]
-	next := w.stamps[(w.head+w.n-quota)%len(w.stamps)]
-	return Result{Limit: quota, ResetAfter: newest + span - now, RetryAfter: next + span - now}
+	// Refused: the next admission happens when the entries that keep a
+	// condition from holding have left its span.
+	var retry time.Duration
+	if n >= hquota {
+		retry = w.at(n-hquota) + hspan - now
+	}
+	if n >= quota {
+		retry = max(retry, w.at(n-quota)+span-now)
+	}
+	return Result{Limit: quota, RetryAfter: retry, ResetAfter: w.resetAfter(now, span, quota, hspan, hquota)}
+}
+
+// at returns the i-th entry, oldest first.
+func (w *window) at(i int) time.Duration { return w.stamps[(w.head+i)%len(w.stamps)] }
+
+// firstAfter returns the index of the oldest entry later than t (w.n when
+// there is none).
+func (w *window) firstAfter(t time.Duration) int {
+	lo, hi := 0, w.n
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if w.at(mid) > t {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
+}
+
+// resetAfter returns the time until the full quota is available again:
+// every entry has left the window and at most hquota-quota remain in the
+// longer span.
+func (w *window) resetAfter(now, span time.Duration, quota int, hspan time.Duration, hquota int) time.Duration {
+	if w.n == 0 {
+		return 0
+	}
+	reset := w.at(w.n-1) + span - now
+	if j := w.n - (hquota - quota) - 1; hspan > span && j >= 0 {
+		reset = max(reset, w.at(j)+hspan-now)
+	}
+	return reset
 }
 
 func (w *window) grow(size int) {

@@ -3,21 +3,35 @@ package ratelimit
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/pkgroute/pkgroute/internal/errkind"
 )
 
-// Rate is a sliding-window limit.
+// Rate is a sliding-window limit with an optional burst.
 //
-// A key is admitted at most Limit+Burst requests in any span of Window: a
-// request at time t is admitted exactly when fewer than Limit+Burst requests
-// of the same key were admitted in (t-Window, t]. Refused requests are not
-// counted. Limit is the quota a deployment means to grant; Burst is extra
-// allowance for short spikes on top of it (0 = none), kept apart so that a
-// configuration can state both (RATE_LIMIT_BURST in the example app). The
-// limiters and the HTTP headers report the quota actually enforced,
-// Limit+Burst.
+// Without Burst, a key is admitted at most Limit requests in any span of
+// Window: a request at time t is admitted exactly when fewer than Limit
+// requests of the same key were admitted in (t-Window, t]. Refused requests
+// are not counted.
+//
+// Burst is extra short-term allowance, borrowed from the windows that
+// follow. With m = 1 + ceil(Burst/Limit) (m = 2 while Burst <= Limit), a
+// request at t is admitted exactly when both hold:
+//
+//   - fewer than Limit+Burst requests were admitted in (t-Window, t], and
+//   - fewer than m*Limit requests were admitted in (t-m*Window, t].
+//
+// So an idle key may send Limit+Burst requests at once, no Window ever
+// holds more than Limit+Burst, and no span of m windows more than m*Limit:
+// the sustained rate stays Limit per Window. For example 60 per minute
+// with a burst of 20 admits 80 requests in the first minute and then 40 in
+// the next; steady traffic at 60 per minute is never refused.
+//
+// The limiters and the HTTP headers report Limit+Burst as the quota of a
+// Window. A key's log holds at most m*Limit entries and lives m windows
+// after its last admission (one window without burst).
 //
 // For a [Bucket] the same Rate means a token bucket: tokens refill at Limit
 // per Window and at most Limit+Burst are held, so up to Limit+Burst messages
@@ -37,8 +51,16 @@ func PerSecond(n int) Rate { return Rate{Limit: n, Window: time.Second} }
 // PerMinute returns a Rate of n requests per minute without burst.
 func PerMinute(n int) Rate { return Rate{Limit: n, Window: time.Minute} }
 
-// Quota returns Limit+Burst, the number of requests admitted in any Window.
+// Quota returns Limit+Burst, the most requests admitted in any Window.
 func (r Rate) Quota() int { return r.Limit + r.Burst }
+
+// Sustained returns the longer span that bounds a burst and the most
+// requests admitted in it: m*Window and m*Limit with m = 1 +
+// ceil(Burst/Limit). Without Burst it is Window and Limit. r must be valid.
+func (r Rate) Sustained() (span time.Duration, quota int) {
+	m := 1 + (r.Burst+r.Limit-1)/r.Limit
+	return time.Duration(m) * r.Window, m * r.Limit
+}
 
 // Validate returns an error wrapping [ErrInvalidRate] when r cannot be
 // enforced.
@@ -50,6 +72,8 @@ func (r Rate) Validate() error {
 		return fmt.Errorf("%w: window %v must be positive", ErrInvalidRate, r.Window)
 	case r.Burst < 0:
 		return fmt.Errorf("%w: burst %d must not be negative", ErrInvalidRate, r.Burst)
+	case r.Burst > 0 && int64(r.Window) > math.MaxInt64/int64(1+(r.Burst+r.Limit-1)/r.Limit):
+		return fmt.Errorf("%w: burst %d too large for window %v", ErrInvalidRate, r.Burst, r.Window)
 	}
 	return nil
 }

@@ -204,6 +204,30 @@ func TestHTTPRateLimit(t *testing.T) {
 	assert.Empty(t, res.Header.Get("X-RateLimit-Limit"))
 }
 
+// TestHTTPRateLimitBurst: RATE_LIMIT_BURST lets an idle caller send
+// PER_MINUTE+BURST requests at once; the headers report that quota.
+func TestHTTPRateLimitBurst(t *testing.T) {
+	a := startApp(t, map[string]string{"RATE_LIMIT_PER_MINUTE": "3", "RATE_LIMIT_BURST": "2"})
+	tok := a.token(t, "reader")
+	for i, want := range []string{"4", "3", "2", "1", "0"} {
+		res, body := a.do(t, "POST", "/api/pkg/10", tok, `{"data":{}}`)
+		require.Equal(t, 200, res.StatusCode, "request %d: %s", i, body)
+		assert.Equal(t, want, res.Header.Get("X-RateLimit-Remaining"))
+		assert.Equal(t, "5", res.Header.Get("X-RateLimit-Limit"))
+		assert.Equal(t, `"default";q=5;w=60`, res.Header.Get("RateLimit-Policy"))
+		// After one request the full quota is back when it leaves the
+		// window; after more, when they leave the two minutes.
+		wantReset := "120"
+		if i == 0 {
+			wantReset = "60"
+		}
+		assert.Equal(t, wantReset, res.Header.Get("X-RateLimit-Reset"), "request %d", i)
+	}
+	res, _ := a.do(t, "POST", "/api/pkg/10", tok, `{"data":{}}`)
+	assert.Equal(t, 429, res.StatusCode)
+	assert.Equal(t, "60", res.Header.Get("Retry-After"), "the burst leaves the window")
+}
+
 func freePort(t *testing.T) int { return testenv.FreePort(t) }
 
 func httpGet(u string) (int, error) {

@@ -66,10 +66,14 @@ func RunLimiter(t *testing.T, impl Limiters) {
 		assert.LessOrEqual(t, res.ResetAfter, rate.Window)
 	})
 
-	t.Run("BurstAddsToTheQuota", func(t *testing.T) {
+	t.Run("BurstIsBorrowedFromTheNextWindow", func(t *testing.T) {
+		// Limit 3, Burst 2: m = 2, so at most 5 in any window and 6 in any
+		// two windows.
 		a, b := impl.New(t)
 		k := key(t, "k")
-		rate := ratelimit.Rate{Limit: 3, Burst: 2, Window: 2 * time.Second}
+		const w = 500 * time.Millisecond
+		rate := ratelimit.Rate{Limit: 3, Burst: 2, Window: w}
+		start := time.Now()
 		var remaining []int
 		for i := range 5 {
 			l := a
@@ -81,10 +85,69 @@ func RunLimiter(t *testing.T, impl Limiters) {
 			assert.Equal(t, 5, res.Limit)
 			remaining = append(remaining, res.Remaining)
 		}
-		assert.Equal(t, []int{4, 3, 2, 1, 0}, remaining)
+		assert.Equal(t, []int{4, 3, 2, 1, 0}, remaining, "an idle key may burst Limit+Burst")
 		res := allow(t, a, k, rate)
-		assert.False(t, res.Allowed, "the request after Limit+Burst")
+		require.False(t, res.Allowed, "the request after Limit+Burst")
 		assert.Equal(t, 5, res.Limit)
+		assert.InDelta(t, w-time.Since(start), res.RetryAfter, float64(80*time.Millisecond), "the burst leaves the window")
+		assert.InDelta(t, 2*w-time.Since(start), res.ResetAfter, float64(80*time.Millisecond), "the full quota is back after two windows")
+
+		// One window later only Limit*2-5 = 1 more is admitted: the burst
+		// was borrowed from this window.
+		time.Sleep(time.Until(start.Add(w + 80*time.Millisecond)))
+		res = allow(t, b, k, rate)
+		require.True(t, res.Allowed, "the rest of two windows' quota")
+		assert.Equal(t, 0, res.Remaining)
+		res = allow(t, a, k, rate)
+		require.False(t, res.Allowed, "6 in two windows")
+		assert.InDelta(t, 2*w-time.Since(start), res.RetryAfter, float64(80*time.Millisecond), "the burst leaves the two windows")
+
+		// Two windows after the burst (which took a few ms), the window
+		// holds 1 of 5.
+		time.Sleep(time.Until(start.Add(2*w + 40*time.Millisecond)))
+		remaining = remaining[:0]
+		for {
+			res := allow(t, a, k, rate)
+			if !res.Allowed {
+				break
+			}
+			remaining = append(remaining, res.Remaining)
+		}
+		assert.Equal(t, []int{3, 2, 1, 0}, remaining)
+	})
+
+	t.Run("BurstAboveLimit", func(t *testing.T) {
+		// Limit 2, Burst 3: m = 3, at most 5 in a window and 6 in three.
+		a, b := impl.New(t)
+		k := key(t, "k")
+		const w = 300 * time.Millisecond
+		rate := ratelimit.Rate{Limit: 2, Burst: 3, Window: w}
+		start := time.Now()
+		for i := range 5 {
+			require.True(t, allow(t, a, k, rate).Allowed, "request %d", i+1)
+		}
+		require.False(t, allow(t, b, k, rate).Allowed)
+		time.Sleep(time.Until(start.Add(w + 50*time.Millisecond)))
+		require.True(t, allow(t, b, k, rate).Allowed, "the sixth of three windows")
+		res := allow(t, a, k, rate)
+		require.False(t, res.Allowed)
+		assert.InDelta(t, 3*w-time.Since(start), res.RetryAfter, float64(80*time.Millisecond))
+	})
+
+	t.Run("SteadyTrafficUnderTheLimitIsNeverRefusedByTheBurst", func(t *testing.T) {
+		a, b := impl.New(t)
+		k := key(t, "k")
+		rate := ratelimit.Rate{Limit: 4, Burst: 2, Window: 400 * time.Millisecond}
+		next := time.Now()
+		for i := range 14 {
+			l := a
+			if i%2 == 1 {
+				l = b
+			}
+			time.Sleep(time.Until(next))
+			require.True(t, allow(t, l, k, rate).Allowed, "request %d", i+1)
+			next = next.Add(rate.Window/4 + 15*time.Millisecond) // a little under Limit per Window
+		}
 	})
 
 	t.Run("KeysAreIsolated", func(t *testing.T) {
@@ -205,8 +268,21 @@ func RunLimiter(t *testing.T, impl Limiters) {
 			worst = max(worst, n)
 		}
 		assert.LessOrEqual(t, worst, rate.Quota(), "admissions certainly inside one window")
-		// The limiter also keeps admitting: about Quota per window.
-		assert.GreaterOrEqual(t, len(admitted), 3*rate.Quota(), "admissions over 3 windows")
+		// Limit 8, Burst 2: at most 16 in any two windows.
+		hspan, hquota := rate.Sustained()
+		worst = 0
+		for i, c := range admitted {
+			n := 0
+			for _, d := range admitted[i:] {
+				if d.end.Sub(c.start) < hspan {
+					n++
+				}
+			}
+			worst = max(worst, n)
+		}
+		assert.LessOrEqual(t, worst, hquota, "admissions certainly inside two windows")
+		// The limiter also keeps admitting: Limit per window, sustained.
+		assert.GreaterOrEqual(t, len(admitted), 3*rate.Limit, "admissions over 3 windows")
 	})
 
 	t.Run("RetryAfterAndReset", func(t *testing.T) {
@@ -266,6 +342,20 @@ func RunLimiter(t *testing.T, impl Limiters) {
 		require.False(t, impl.Gone(t, a, k), "state right after an admission")
 		time.Sleep(rate.Window + 50*time.Millisecond)
 		assert.True(t, impl.Gone(t, a, k), "state of a key idle for a window")
+
+		// With a burst the log lives two windows.
+		k = key(t, "burst")
+		rate.Burst = 1
+		require.True(t, allow(t, a, k, rate).Allowed)
+		if impl.TTL != nil {
+			ttl := impl.TTL(t, k)
+			assert.Greater(t, ttl, rate.Window, "TTL after an admission with burst")
+			assert.LessOrEqual(t, ttl, 2*rate.Window, "TTL after an admission with burst")
+		}
+		time.Sleep(rate.Window + 50*time.Millisecond)
+		require.False(t, impl.Gone(t, a, k), "a burst log outlives one window")
+		time.Sleep(rate.Window)
+		assert.True(t, impl.Gone(t, a, k), "state of a key idle for two windows")
 	})
 }
 

@@ -4,8 +4,9 @@
 // [Limiter] is the sliding window of ratelimit.Rate in one Lua script per
 // decision: one round trip, atomic, Redis TIME as the clock (the app
 // servers' clocks may differ). Each key holds its admission log, one entry
-// per admitted request (so requests never collide), at most Limit+Burst
-// entries, and expires when its newest entry leaves the window. A log of up
+// per admitted request (so requests never collide), at most Limit entries
+// (m*Limit with a burst, see ratelimit.Rate), and expires when its newest
+// entry leaves the window (the m windows of a burst). A log of up
 // to 64 entries is a packed string of 8-byte entries (TIME, GET and, when
 // admitted, PSETEX per decision); a longer one becomes a list, whose cost
 // per decision does not grow with its length. A refusal writes nothing. If

@@ -14,18 +14,21 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// slidingWindow decides one request. KEYS[1] holds the key's admission
-// log: the times of its latest admissions in µs by the Redis clock, oldest
-// first. ARGV: window (µs), quota, time to live (ms, at least the window),
-// the most entries a packed log holds.
+// slidingWindow decides one request (see ratelimit.Rate). KEYS[1] holds
+// the key's admission log: the times of its latest admissions in µs by the
+// Redis clock, oldest first. ARGV: window (µs), quota (Limit+Burst), the
+// longer span of a burst (µs; the window without burst), its quota, time to
+// live (ms, at least the longer span), the most entries a packed log holds.
 //
-// A request is admitted when fewer than quota entries are younger than the
-// window (the entries at or before now-window have left it). On admission
-// the entries that left the window are dropped, now is appended and the key
-// gets the window as its time to live: it expires exactly when its newest
-// entry leaves the window. The log thus never holds more entries than the
-// largest quota used for the key in one window. A refusal writes nothing
-// (but see below).
+// Without burst, a request is admitted when fewer than quota entries are
+// younger than the window (the entries at or before now-window have left
+// it). On admission the entries that left the window are dropped, now is
+// appended and the key gets the window as its time to live: it expires
+// exactly when its newest entry leaves the window. The log thus never
+// holds more entries than the largest quota used for the key in one
+// window. A refusal writes nothing (but see below). With a burst the log
+// keeps the entries of the longer span, and a request is admitted when
+// fewer than its quota are in it and fewer than quota in the window.
 //
 // Two forms of the log keep a decision cheap. A short log is a string of
 // 8-byte entries (little-endian doubles, exact for these integers): a
@@ -45,23 +48,26 @@ import (
 // clock step), now is taken as that entry's time. Decisions are then
 // stricter than the window, never looser, until the clock catches up.
 //
-// Returns the remaining quota (an integer) when admitted, else {retry after
-// (µs), reset after (µs)}.
+// Returns the remaining quota (an integer) when admitted without burst,
+// {1, remaining, reset after (µs)} when admitted with burst, else {retry
+// after (µs), reset after (µs)}.
 var slidingWindow = redis.NewScript(`
 local key = KEYS[1]
 local window = tonumber(ARGV[1])
 local quota = tonumber(ARGV[2])
-local ttl = ARGV[3]
+local span = tonumber(ARGV[3])
+local squota = tonumber(ARGV[4])
+local ttl = ARGV[5]
+local packedMax = tonumber(ARGV[6])
 local t = redis.call('TIME')
 local now = t[1] * 1000000 + t[2]
 
-local packedMax = tonumber(ARGV[4])
 -- log: the packed log, false when there is no log, nil when it is a list.
 -- A log longer than packedMax is a list, which needs a quota above it: for
 -- smaller quotas, GET alone tells (and fails only for a list left by a
 -- larger quota of the same key).
 local log
-if quota <= packedMax then
+if squota <= packedMax then
   log = redis.pcall('GET', key)
   if type(log) == 'table' then log = nil end
 else
@@ -74,6 +80,67 @@ else
     return redis.error_reply('WRONGTYPE ' .. key .. ' holds a ' .. kind .. ', not an admission log')
   end
 end
+
+if span > window then
+  -- A burst: the general rule, on either form.
+  local n, at
+  if log ~= nil then
+    n = log and #log / 8 or 0
+    at = function(i) return struct.unpack('<d', log, 8 * i + 1) end
+  else
+    n = redis.call('LLEN', key)
+    at = function(i) return tonumber(redis.call('LINDEX', key, i)) end
+  end
+  local newest = 0
+  if n > 0 then
+    newest = at(n - 1)
+    if now < newest then now = newest end
+  end
+  -- firstAfter: the index of the oldest entry in [lo, n) later than cut.
+  local function firstAfter(lo, cut)
+    local hi = n
+    while lo < hi do
+      local mid = math.floor((lo + hi) / 2)
+      if at(mid) > cut then hi = mid else lo = mid + 1 end
+    end
+    return lo
+  end
+  local k = firstAfter(0, now - span)
+  local c = n - k
+  if c >= squota or (c >= quota and at(n - quota) > now - window) then
+    local retry = 0
+    if c >= squota then retry = at(n - squota) + span - now end
+    if c >= quota then retry = math.max(retry, at(n - quota) + window - now) end
+    -- The full quota is back when every entry left the window and at most
+    -- squota-quota remain in the span.
+    local reset = newest + window - now
+    local j = n - (squota - quota) - 1
+    if j >= k then reset = math.max(reset, at(j) + span - now) end
+    return {retry, reset}
+  end
+  local remaining = math.min(quota - (n - firstAfter(k, now - window)), squota - c) - 1
+  local reset = window
+  local j = n - (squota - quota)
+  if j >= k and j < n then reset = math.max(reset, at(j) + span - now) end
+  if j == n then reset = span end
+  if log ~= nil and c < packedMax then
+    if k > 0 then log = string.sub(log, 8 * k + 1) end
+    redis.call('PSETEX', key, ttl, (log or '') .. struct.pack('<d', now))
+  elseif log ~= nil then
+    local entries = {}
+    for i = k, n - 1 do entries[#entries + 1] = at(i) end
+    entries[#entries + 1] = now
+    redis.call('DEL', key)
+    redis.call('RPUSH', key, unpack(entries))
+    redis.call('PEXPIRE', key, ttl)
+  else
+    if k > 0 then redis.call('LTRIM', key, k, -1) end
+    redis.call('RPUSH', key, now)
+    redis.call('PEXPIRE', key, ttl)
+  end
+  return {1, remaining, reset}
+end
+
 if log ~= nil then
   -- A packed log, or none.
   local n, k = 0, 0
@@ -236,27 +303,29 @@ func New(client redis.Scripter, cfg Config) *Limiter {
 	return l
 }
 
-// Allow admits the request when fewer than rate.Quota() requests of key
-// were admitted in the last rate.Window, by the Redis clock.
+// Allow admits the request when rate admits it (see ratelimit.Rate) given
+// the requests of key admitted before, by the Redis clock.
 func (l *Limiter) Allow(ctx context.Context, key string, rate ratelimit.Rate) (ratelimit.Result, error) {
 	if err := rate.Validate(); err != nil {
 		return ratelimit.Result{}, err
 	}
 	quota := rate.Quota()
 	if l.cache != nil {
-		if res, ok := l.cache.get(key, quota, time.Now()); ok {
+		if res, ok := l.cache.get(key, rate, time.Now()); ok {
 			l.count.Count(false, nil)
 			return res, nil
 		}
 	}
-	// The window in whole µs, rounded up so that it never shrinks; the key
-	// lives for it rounded up to whole ms.
+	// The spans in whole µs, rounded up so that they never shrink; the key
+	// lives for the longer one rounded up to whole ms.
+	span, squota := rate.Sustained()
 	windowUS := int64((rate.Window + time.Microsecond - 1) / time.Microsecond)
+	spanUS := windowUS * int64(span/rate.Window)
 	// The body of backend.do, inline: no closure to allocate on this path.
 	cctx, cancel := context.WithTimeout(ctx, l.backend.timeout)
 	start := l.backend.now()
 	reply, err := slidingWindow.Run(cctx, l.client, []string{l.cfg.Prefix + key},
-		windowUS, quota, (windowUS+999)/1000, l.packedMax).Result()
+		windowUS, quota, spanUS, squota, (spanUS+999)/1000, l.packedMax).Result()
 	cancel()
 	var res ratelimit.Result
 	if err == nil {
@@ -275,7 +344,7 @@ func (l *Limiter) Allow(ctx context.Context, key string, rate ratelimit.Rate) (r
 		return ratelimit.Result{}, err
 	}
 	if !res.Allowed && l.cache != nil {
-		l.cache.put(key, quota, res, time.Now())
+		l.cache.put(key, rate, res, time.Now())
 	}
 	l.count.Count(res.Allowed, nil)
 	return res, nil
@@ -292,6 +361,18 @@ func windowResult(reply any, quota int, windowUS int64) (ratelimit.Result, error
 			ResetAfter: time.Duration(windowUS) * time.Microsecond,
 		}, nil
 	case []any:
+		if len(v) == 3 {
+			remaining, ok1 := v[1].(int64)
+			reset, ok2 := v[2].(int64)
+			if ok1 && ok2 {
+				return ratelimit.Result{
+					Allowed:    true,
+					Limit:      quota,
+					Remaining:  int(remaining),
+					ResetAfter: time.Duration(reset) * time.Microsecond,
+				}, nil
+			}
+		}
 		if len(v) == 2 {
 			retry, ok1 := v[0].(int64)
 			reset, ok2 := v[1].(int64)
@@ -315,11 +396,11 @@ type denyCache struct {
 }
 
 type denial struct {
-	quota        int
+	rate         ratelimit.Rate
 	retry, reset time.Time
 }
 
-func (c *denyCache) get(key string, quota int, now time.Time) (ratelimit.Result, bool) {
+func (c *denyCache) get(key string, rate ratelimit.Rate, now time.Time) (ratelimit.Result, bool) {
 	c.mu.Lock()
 	d, ok := c.m[key]
 	if ok && !now.Before(d.retry) {
@@ -327,13 +408,13 @@ func (c *denyCache) get(key string, quota int, now time.Time) (ratelimit.Result,
 		ok = false
 	}
 	c.mu.Unlock()
-	if !ok || d.quota != quota {
+	if !ok || d.rate != rate {
 		return ratelimit.Result{}, false
 	}
-	return ratelimit.Result{Limit: quota, RetryAfter: d.retry.Sub(now), ResetAfter: d.reset.Sub(now)}, true
+	return ratelimit.Result{Limit: rate.Quota(), RetryAfter: d.retry.Sub(now), ResetAfter: d.reset.Sub(now)}, true
 }
 
-func (c *denyCache) put(key string, quota int, res ratelimit.Result, now time.Time) {
+func (c *denyCache) put(key string, rate ratelimit.Rate, res ratelimit.Result, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.m) >= c.max {
@@ -346,7 +427,7 @@ func (c *denyCache) put(key string, quota int, res ratelimit.Result, now time.Ti
 			return
 		}
 	}
-	c.m[key] = denial{quota: quota, retry: now.Add(res.RetryAfter), reset: now.Add(res.ResetAfter)}
+	c.m[key] = denial{rate: rate, retry: now.Add(res.RetryAfter), reset: now.Add(res.ResetAfter)}
 }
 
 // backend runs Redis calls under the timeout and turns failures into the
