@@ -81,6 +81,13 @@ type Config struct {
 	// means an in-process ratelimit.Memory (its decisions counted as
 	// limiter "ws").
 	Limiter ratelimit.Limiter
+	// ConnMessageRate limits the request messages of one connection with an
+	// in-process token bucket (ratelimit.Bucket: Limit+Burst at once, Limit
+	// per Window sustained), checked before MessageRate, so that a flooding
+	// connection is refused without a call to Limiter, which may be remote.
+	// Zero means MessageRate; a negative Limit turns it off. Its refusals
+	// are answered, counted and audited like MessageRate's.
+	ConnMessageRate ratelimit.Rate
 	// MaxConsecutiveLimited closes a connection with 1008 right after this
 	// many consecutive rate-limited messages (default 20). A negative value
 	// never closes.
@@ -163,6 +170,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MessageRate == (ratelimit.Rate{}) {
 		c.MessageRate = ratelimit.PerMinute(DefaultMessagesPerMinute)
+	}
+	if c.ConnMessageRate == (ratelimit.Rate{}) {
+		c.ConnMessageRate = c.MessageRate
 	}
 	if c.MessageRate.Limit > 0 && c.Limiter == nil {
 		c.Limiter = ratelimit.NewMemory(ratelimit.MemoryConfig{Name: "ws", Registerer: c.Registerer})

@@ -70,7 +70,8 @@ type conn[T router.ID] struct {
 	slot     bool   // holds a connection slot
 
 	awaitingPong atomic.Bool
-	consecutive  int // consecutive rate-limited messages (reader only)
+	consecutive  int              // consecutive rate-limited messages (reader only)
+	bucket       ratelimit.Bucket // ConnMessageRate (reader only)
 
 	handoffFn  func() // c.readLoop, bound once
 	watchShard uint32
@@ -178,6 +179,9 @@ func (c *conn[T]) accept(p *auth.Principal) {
 	c.mu.Lock()
 	c.accepted = true
 	c.limitKey = "ws:" + userKey(p)
+	if c.e.bucketOn {
+		c.bucket = ratelimit.NewBucket(c.e.cfg.ConnMessageRate)
+	}
 	c.mu.Unlock()
 	c.e.accepted(c)
 }
@@ -421,6 +425,26 @@ func authOK(p *auth.Principal) []byte {
 	return b
 }
 
+// limited answers a message refused by a message limit and closes the
+// connection after too many in a row. It returns false when the connection
+// is closing.
+func (c *conn[T]) limited(h head, retry time.Duration) bool {
+	e := c.e
+	e.cfg.LimitMetrics.Hit(ratelimit.LimitWebSocket)
+	if e.cfg.OnEvent != nil {
+		e.cfg.OnEvent(c.ctx, Event{Type: EventRateLimited, ConnID: c.id, Principal: c.principal.Load(), PkgID: h.pkgID})
+	}
+	re := router.NewError(router.StatusRateLimited, router.CodeRateLimitExceeded, "Message rate limit exceeded")
+	re.Retry = retry
+	c.reply(h, router.Fail(re))
+	c.consecutive++
+	if max := e.cfg.MaxConsecutiveLimited; max > 0 && c.consecutive >= max {
+		c.requestClose(closeReq{code: websocket.ClosePolicyViolation, reason: reasonRateAbuse, flush: true, frame: true})
+		return false
+	}
+	return true
+}
+
 // handle processes one text message of an authenticated connection. serve
 // reports a request that took an in-flight slot and must be served; ok is
 // false when the connection is closing.
@@ -431,6 +455,11 @@ func (c *conn[T]) handle(data []byte) (h head, serve, ok bool) {
 		return h, false, c.reauth(data)
 	}
 	e.metrics.recv()
+	if e.bucketOn {
+		if allowed, retry := c.bucket.Take(time.Now()); !allowed {
+			return h, false, c.limited(h, retry)
+		}
+	}
 	if e.limitOn {
 		res, err := e.cfg.Limiter.Allow(c.ctx, c.limitKey, e.cfg.MessageRate)
 		switch {
@@ -439,22 +468,10 @@ func (c *conn[T]) handle(data []byte) (h head, serve, ok bool) {
 			c.reply(h, router.Fail(err))
 			return h, false, true
 		case !res.Allowed:
-			e.cfg.LimitMetrics.Hit(ratelimit.LimitWebSocket)
-			if e.cfg.OnEvent != nil {
-				e.cfg.OnEvent(c.ctx, Event{Type: EventRateLimited, ConnID: c.id, Principal: c.principal.Load(), PkgID: h.pkgID})
-			}
-			re := router.NewError(router.StatusRateLimited, router.CodeRateLimitExceeded, "Message rate limit exceeded")
-			re.Retry = res.RetryAfter
-			c.reply(h, router.Fail(re))
-			c.consecutive++
-			if max := e.cfg.MaxConsecutiveLimited; max > 0 && c.consecutive >= max {
-				c.requestClose(closeReq{code: websocket.ClosePolicyViolation, reason: reasonRateAbuse, flush: true, frame: true})
-				return h, false, false
-			}
-			return h, false, true
+			return h, false, c.limited(h, res.RetryAfter)
 		}
-		c.consecutive = 0
 	}
+	c.consecutive = 0
 	// Counted in flight before the drain check, so that Shutdown either
 	// waits for this request or this request sees the drain.
 	e.inflight.Add(1)

@@ -22,7 +22,8 @@
 //
 // An idle connection has two goroutines: a reader and a writer. The reader
 // enforces the message size (1009), UTF-8 (1007) and text frames (1003),
-// the per-user message rate (status 4, then 1008 on sustained abuse) and
+// the message rates (a token bucket per connection, then the per-user
+// limiter: status 4, then 1008 on sustained abuse) and
 // unique in-flight req_ids (duplicate_request), then serves the request
 // itself; a request still running after a short delay hands the reading
 // over to another goroutine, so up to MaxInflight requests of a connection

@@ -43,6 +43,7 @@ type Endpoint[T router.ID] struct {
 	upgrader websocket.Upgrader
 	instance string
 	limitOn  bool
+	bucketOn bool
 
 	mu       sync.RWMutex
 	conns    map[string]*conn[T]            // every open connection, by id
@@ -82,6 +83,7 @@ func New[T router.ID](r *router.PackageRouter[T], cfg Config) *Endpoint[T] {
 		origins:  origins,
 		instance: uuid.NewString(),
 		limitOn:  cfg.MessageRate.Limit > 0,
+		bucketOn: cfg.ConnMessageRate.Limit > 0,
 		conns:    make(map[string]*conn[T]),
 		byUser:   make(map[string]map[string]*conn[T]),
 	}
@@ -89,6 +91,11 @@ func New[T router.ID](r *router.PackageRouter[T], cfg Config) *Endpoint[T] {
 	if e.limitOn {
 		if err := cfg.MessageRate.Validate(); err != nil {
 			panic("ws: Config.MessageRate: " + err.Error())
+		}
+	}
+	if e.bucketOn {
+		if err := cfg.ConnMessageRate.Validate(); err != nil {
+			panic("ws: Config.ConnMessageRate: " + err.Error())
 		}
 	}
 	e.upgrader = websocket.Upgrader{

@@ -161,3 +161,39 @@ func TestLimitedMessagesNeverReachHandlers(t *testing.T) {
 		"the backend's error stays in the logs")
 	assert.Equal(t, int32(2), calls.Load(), "refused messages never reach the handler")
 }
+
+func TestConnMessageRateRefusesWithoutTheLimiter(t *testing.T) {
+	var limiterCalls atomic.Int32
+	limiter := ratelimit.LimiterFunc(func(ctx context.Context, key string, rate ratelimit.Rate) (ratelimit.Result, error) {
+		limiterCalls.Add(1)
+		return ratelimit.Result{Allowed: true}, nil
+	})
+	f := newFixture(t, ws.Config{
+		Authenticator:   fakeAuth,
+		Limiter:         limiter,
+		MessageRate:     ratelimit.PerMinute(100),
+		ConnMessageRate: ratelimit.Rate{Limit: 2, Window: time.Minute},
+	})
+	f.r.Register(61, router.HandlerFunc[pkg](func(context.Context, *router.Request[pkg]) router.Response {
+		return router.Response{}
+	}), router.Authenticated())
+	c := f.dial("user.ada")
+	for i, want := range []router.StatusCode{router.StatusOK, router.StatusOK, router.StatusRateLimited, router.StatusRateLimited} {
+		m, err := c.Call(ctxT(t), 61, nil)
+		require.NoError(t, err)
+		require.Equal(t, want, m.StatusCode(), "message %d", i)
+		if want == router.StatusRateLimited {
+			e := m.Error()
+			assert.Equal(t, "rate_limit_exceeded", e.Code)
+			require.NotNil(t, e.RetryAfterMS)
+			assert.InDelta(t, 30000, *e.RetryAfterMS, 1000, "one token refills in Window/Limit")
+		}
+	}
+	assert.Equal(t, int32(2), limiterCalls.Load(), "refusals of the connection's bucket never reach the limiter")
+
+	// Another connection of the same user has its own bucket.
+	c2 := f.dial("user.ada")
+	m, err := c2.Call(ctxT(t), 61, nil)
+	require.NoError(t, err)
+	assert.Equal(t, router.StatusOK, m.StatusCode())
+}
