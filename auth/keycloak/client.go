@@ -374,8 +374,11 @@ type unavailableError struct {
 	retry time.Duration
 }
 
+// Error returns "identity provider unavailable" without the cause, which
+// names hosts and addresses: the error reaches clients as a message.
+// Unwrap gives the cause, and the client logs it.
 func (e *unavailableError) Error() string {
-	return "keycloak: identity provider unavailable: " + e.cause.Error()
+	return "identity provider unavailable"
 }
 
 func (e *unavailableError) Unwrap() []error { return []error{ErrUnavailable, e.cause} }

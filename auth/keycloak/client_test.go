@@ -86,6 +86,7 @@ func requireUnavailable(t *testing.T, err error) time.Duration {
 	require.ErrorIs(t, err, keycloak.ErrUnavailable)
 	assert.Equal(t, errkind.Unavailable, errkind.Of(err))
 	assert.Equal(t, "service_unavailable", errkind.Of(err).Code())
+	assert.Equal(t, "identity provider unavailable", err.Error(), "the cause stays in the logs")
 	d := errkind.RetryAfterOf(err)
 	assert.Positive(t, d)
 	return d

@@ -57,7 +57,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.SetOutput(stderr)
 	listRoutes := fs.Bool("routes", false, "print the package table and the HTTP routes, then exit")
 	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil // the usage is printed
+		}
 		return &configError{name: "flags", why: err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return &configError{name: "arguments", value: fs.Arg(0), why: "unexpected argument (configuration is read from the environment)"}
 	}
 	cfg, err := loadConfig(getenv)
 	if err != nil {
@@ -74,6 +80,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		printRoutes(stdout, pkgs, append(authorRoutes(authorCommands{}), auditRoutes(nil)...))
 		return nil
 	}
+
+	// Listen first: nothing is created when the address cannot be had.
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
+	}
+	defer ln.Close()
+	baseURL := "http://" + ln.Addr().String()
 
 	db, err := dbopen.Open(ctx, cfg.DatabaseURL, dbopen.Config{Logger: log, Registerer: reg})
 	if err != nil {
@@ -127,13 +141,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := pkgs.VerifyAll(allPackages...); err != nil {
 		return err
 	}
-
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
-	}
-	defer ln.Close()
-	baseURL := "http://" + ln.Addr().String()
 
 	mux := http.NewServeMux()
 	kc := keycloak.Config{

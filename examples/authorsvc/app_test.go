@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -165,20 +167,53 @@ func TestBadConfiguration(t *testing.T) {
 		{"RATE_LIMIT_FAIL_MODE", "maybe", "RATE_LIMIT_FAIL_MODE"},
 		{"ALLOWED_WS_ORIGINS", "app.example.com", "ALLOWED_WS_ORIGINS"},
 		{"TRUSTED_PROXIES", "10.0.0.0/99", "TRUSTED_PROXIES"},
+		{"HTTP_ADDR", "x", "HTTP_ADDR"},
+		{"HTTP_ADDR", "127.0.0.1:abc", "HTTP_ADDR"},
+		{"HTTP_ADDR", "127.0.0.1:99999", "HTTP_ADDR"},
+		{"HTTP_ADDR", "bad host:80", "HTTP_ADDR"},
+		{"REDIS_URL", "redis://127.0.0.1:6379/abc", "REDIS_URL"},
+		{"KEYCLOAK_CLIENT_ID", "authorsvc", "invalid configuration: KEYCLOAK_BASE_URL: not set"},
 	} {
 		if tc.want == "" {
 			continue
 		}
 		t.Run(tc.name, func(t *testing.T) {
-			env := map[string]string{tc.name: tc.value}
+			dbFile := filepath.Join(t.TempDir(), "a.db")
+			env := map[string]string{"DATABASE_URL": "sqlite:" + dbFile, tc.name: tc.value}
 			err := run(context.Background(), []string{"authorsvc"}, func(k string) string { return env[k] }, io.Discard, io.Discard)
 			require.Error(t, err)
 			var cerr *configError
 			require.ErrorAs(t, err, &cerr)
 			assert.Contains(t, err.Error(), tc.want)
 			assert.NotContains(t, err.Error(), "\n")
+			assert.NoFileExists(t, dbFile, "nothing starts half-configured")
 		})
 	}
+}
+
+// TestNothingStartsWithoutTheListener: an address that cannot be had
+// stops start-up before the database is touched.
+func TestNothingStartsWithoutTheListener(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer taken.Close()
+	dbFile := filepath.Join(t.TempDir(), "a.db")
+	env := map[string]string{"DATABASE_URL": "sqlite:" + dbFile, "HTTP_ADDR": taken.Addr().String()}
+	err = run(context.Background(), []string{"authorsvc"}, func(k string) string { return env[k] }, io.Discard, io.Discard)
+	require.ErrorContains(t, err, "listen on "+taken.Addr().String())
+	assert.NoFileExists(t, dbFile)
+}
+
+func TestFlagsAndArguments(t *testing.T) {
+	var stderr bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"authorsvc", "-h"}, func(string) string { return "" }, io.Discard, &stderr))
+	assert.Contains(t, stderr.String(), "-routes", "usage")
+	err := run(context.Background(), []string{"authorsvc", "extra"}, func(string) string { return "" }, io.Discard, io.Discard)
+	var cerr *configError
+	require.ErrorAs(t, err, &cerr)
+	assert.Equal(t, `invalid configuration: arguments="extra": unexpected argument (configuration is read from the environment)`, err.Error())
+	err = run(context.Background(), []string{"authorsvc", "-nope"}, func(string) string { return "" }, io.Discard, io.Discard)
+	require.ErrorAs(t, err, &cerr)
 }
 
 func TestHTTPRateLimit(t *testing.T) {

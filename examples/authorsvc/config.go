@@ -2,11 +2,14 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // config is the service configuration, read from the environment.
@@ -134,10 +137,20 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	default:
 		return nil, &configError{"DATABASE_URL", redact(db), "unknown scheme; want sqlite:<path>, sqlite::memory: or postgres://"}
 	}
+	if host, port, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		return nil, &configError{"HTTP_ADDR", c.HTTPAddr, "want host:port, e.g. 127.0.0.1:8000"}
+	} else if n, err := strconv.ParseUint(port, 10, 16); err != nil || (port != "0" && n == 0) {
+		return nil, &configError{"HTTP_ADDR", c.HTTPAddr, "the port must be a number from 0 to 65535"}
+	} else if host != "" && net.ParseIP(strings.Trim(host, "[]")) == nil && !validHostName(host) {
+		return nil, &configError{"HTTP_ADDR", c.HTTPAddr, "not a host name or IP address"}
+	}
 	if c.RedisURL != "" {
 		u, err := url.Parse(c.RedisURL)
 		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
 			return nil, &configError{"REDIS_URL", redact(c.RedisURL), "want redis://host:port/db"}
+		}
+		if _, err := redis.ParseURL(c.RedisURL); err != nil {
+			return nil, &configError{"REDIS_URL", redact(c.RedisURL), strings.TrimPrefix(err.Error(), "redis: ")}
 		}
 	}
 	set := 0
@@ -156,9 +169,33 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		}
 		c.KeycloakBaseURL = strings.TrimSuffix(c.KeycloakBaseURL, "/")
 	default:
-		return nil, &configError{"KEYCLOAK_BASE_URL", "", "KEYCLOAK_BASE_URL, KEYCLOAK_REALM and KEYCLOAK_CLIENT_ID must be set together (or none of them for the development issuer)"}
+		var missing []string
+		for _, v := range []struct{ name, value string }{
+			{"KEYCLOAK_BASE_URL", c.KeycloakBaseURL}, {"KEYCLOAK_REALM", c.KeycloakRealm}, {"KEYCLOAK_CLIENT_ID", c.KeycloakClientID},
+		} {
+			if v.value == "" {
+				missing = append(missing, v.name)
+			}
+		}
+		return nil, &configError{missing[0], "", "not set; KEYCLOAK_BASE_URL, KEYCLOAK_REALM and KEYCLOAK_CLIENT_ID are set together (or none of them for the development issuer); missing: " + strings.Join(missing, ", ")}
 	}
 	return c, nil
+}
+
+// validHostName reports whether s is a DNS name (letters, digits, hyphens
+// and dots).
+func validHostName(s string) bool {
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return len(s) <= 253
 }
 
 // redact hides the password of a URL.

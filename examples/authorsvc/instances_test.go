@@ -139,6 +139,7 @@ func TestLoginAgainstKeycloak(t *testing.T) {
 	res, body = a.do(t, "POST", "/auth/login", "", `{"username":"writer","password":"writer"}`)
 	assert.Equal(t, 503, res.StatusCode)
 	assert.Equal(t, "service_unavailable", httpError(t, body).Code)
+	assert.Equal(t, "identity provider unavailable", httpError(t, body).Msg, "no addresses of the provider")
 	assert.NotEmpty(t, res.Header.Get("Retry-After"))
 	iss.Fail(0)
 	assert.NotContains(t, a.stderr.String(), tokens.AccessToken)
