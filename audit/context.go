@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -54,13 +55,16 @@ type HTTPConfig struct {
 	// Amend, when set, sees each entry once the response is known, before
 	// it is logged: it may change the entry (name the operation, say), and
 	// returning false drops it (a request audited elsewhere unless it was
-	// refused early, for instance).
+	// refused early, for instance). The middleware learns the route pattern
+	// from r.Pattern, which a layer between it and the ServeMux that copies
+	// the request (r.WithContext) hides; Amend can then set the resource
+	// from where the application keeps the route (middleware.RouteFrom).
 	Amend func(r *http.Request, e *Entry) bool
 }
 
 // Middleware audits every authenticated HTTP request: action type
-// "HTTP:<METHOD>", resource the matched route pattern (or the path when no
-// pattern matched), the response status, the outcome from the status (403
+// "HTTP:<METHOD>", resource the matched route pattern without its method
+// ("/authors/{id}"; the path when no pattern matched), the response status, the outcome from the status (403
 // permission_denied, 429 rate_limited, other 4xx and 5xx error) and the
 // query parameters as redacted request data. It panics when
 // cfg.Identify is nil.
@@ -89,9 +93,12 @@ func Middleware(l *Logger, cfg HTTPConfig) func(http.Handler) http.Handler {
 			if status == 0 {
 				status = http.StatusOK
 			}
-			resource := r.Pattern
-			if resource == "" {
-				resource = r.URL.Path
+			resource := r.URL.Path
+			if r.Pattern != "" {
+				resource = r.Pattern
+				if i := strings.IndexByte(resource, ' '); i >= 0 {
+					resource = strings.TrimLeft(resource[i:], " ")
+				}
 			}
 			ri := info(r)
 			e := Entry{

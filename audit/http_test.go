@@ -54,9 +54,9 @@ func TestHTTPMiddleware(t *testing.T) {
 		status           int
 		outcome          audit.Outcome
 	}{
-		{"HTTP:GET", "GET /authors/{id}", 200, audit.Success},
-		{"HTTP:DELETE", "DELETE /authors/{id}", 403, audit.PermissionDenied},
-		{"HTTP:POST", "POST /limited", 429, audit.RateLimited},
+		{"HTTP:GET", "/authors/{id}", 200, audit.Success},
+		{"HTTP:DELETE", "/authors/{id}", 403, audit.PermissionDenied},
+		{"HTTP:POST", "/limited", 429, audit.RateLimited},
 		{"HTTP:GET", "/nowhere", 404, audit.Error},
 	}
 	for i, tt := range tests {
@@ -153,5 +153,5 @@ func TestHTTPMiddlewarePassesHijackAndFlush(t *testing.T) {
 	for _, e := range rows {
 		status[e.Resource] = *e.ResponseStatus
 	}
-	assert.Equal(t, map[string]int{"GET /upgrade": http.StatusSwitchingProtocols, "GET /stream": http.StatusOK}, status)
+	assert.Equal(t, map[string]int{"/upgrade": http.StatusSwitchingProtocols, "/stream": http.StatusOK}, status)
 }

@@ -80,6 +80,21 @@ func observe(r *http.Request) (*requestInfo, *http.Request) {
 	return info, r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
 }
 
+// RouteFrom returns the route pattern, without its method, that [Routes]
+// matched for the request of ctx ("/authors/{id}"), or "" when it is not
+// known (yet): before Routes ran, for an unmatched path, or without
+// AccessLog or Metrics above (which put the holder in the context). Unlike
+// http.Request.Pattern it reaches layers above ones that copy the request.
+func RouteFrom(ctx context.Context) string {
+	info := infoFrom(ctx)
+	if info == nil {
+		return ""
+	}
+	info.mu.Lock()
+	defer info.mu.Unlock()
+	return info.route
+}
+
 func infoFrom(ctx context.Context) *requestInfo {
 	info, _ := ctx.Value(infoKey{}).(*requestInfo)
 	return info

@@ -56,6 +56,11 @@ func auditHTTP(l *audit.Logger, pkgs *router.PackageRouter[PkgID]) func(http.Han
 		Amend: func(r *http.Request, e *audit.Entry) bool {
 			id, bridged := strings.CutPrefix(r.URL.Path, "/api/pkg/")
 			if !bridged {
+				// The body limit copies requests that have a body, which
+				// hides r.Pattern from this layer.
+				if route := middleware.RouteFrom(r.Context()); route != "" {
+					e.Resource = route
+				}
 				return true
 			}
 			if e.Outcome != audit.RateLimited {

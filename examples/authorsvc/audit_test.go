@@ -68,6 +68,24 @@ func TestAuditTrail(t *testing.T) {
 		assert.Equal(t, "WS:DELETE_AUTHOR", page.Items[0]["action_type"])
 		page = a.auditLogs(t, admin, "action_type=HTTP:POST")
 		assert.Equal(t, "writer", page.Items[0]["username"])
+		assert.Equal(t, "/authors", page.Items[0]["resource"], "the route pattern, for requests with a body too")
+		// Every method of a route has the same resource.
+		var created struct{ ID int64 }
+		_, body := a.do(t, "POST", "/authors", admin, `{"name":"Routed"}`)
+		require.NoError(t, json.Unmarshal(body, &created))
+		for _, m := range []string{"PUT", "DELETE"} {
+			res, body := a.do(t, m, fmt.Sprintf("/authors/%d", created.ID), admin, `{"name":"Routed again"}`)
+			require.Less(t, res.StatusCode, 500, "%s", body)
+		}
+		var methods []string
+		require.Eventually(t, func() bool {
+			methods = methods[:0]
+			for _, it := range a.auditLogs(t, admin, "resource=/authors/{id}&username=admin&per_page=10").Items {
+				methods = append(methods, it["action_type"].(string))
+			}
+			return len(methods) >= 2
+		}, 5*time.Second, 50*time.Millisecond)
+		assert.ElementsMatch(t, []string{"HTTP:PUT", "HTTP:DELETE"}, methods)
 		page = a.auditLogs(t, admin, "action_type=HTTP:PING")
 		data, _ := json.Marshal(page.Items[0]["request_data"])
 		assert.NotContains(t, string(data), "abc.def.ghi")
@@ -83,7 +101,7 @@ func TestAuditTrail(t *testing.T) {
 		today := time.Now().UTC().Format(time.DateOnly)
 		all := a.auditLogs(t, admin, "start_date="+today+"&end_date="+today)
 		assert.GreaterOrEqual(t, all.Meta.Total, 5)
-		res, body := a.do(t, "GET", "/audit-logs?end_date=2000-01-01", admin, "")
+		res, body = a.do(t, "GET", "/audit-logs?end_date=2000-01-01", admin, "")
 		require.Equal(t, 200, res.StatusCode)
 		assert.Contains(t, string(body), `"total":0`)
 		res, _ = a.do(t, "GET", "/audit-logs?start_date=yesterday", admin, "")
