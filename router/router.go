@@ -408,3 +408,22 @@ func allowed[T ID](rt *Route[T], p *auth.Principal) bool {
 
 // Allowed reports whether p may call the package of rt.
 func (rt *Route[T]) Allowed(p *auth.Principal) bool { return allowed(rt, p) }
+
+// Validate checks data, a JSON object, against the package's schema as
+// Dispatch does, so that another transport (a REST route over the same
+// command) refuses exactly what the package refuses. It returns nil when
+// data matches or the package has no schema, else an invalid_data *Error
+// whose details name each failing value by its JSON pointer.
+func (rt *Route[T]) Validate(data []byte) error {
+	if rt.schema == nil {
+		return nil
+	}
+	details, err := rt.schema.validate(data)
+	if err != nil {
+		return InvalidData("data is not a JSON object", Detail{Path: "", Msg: "want a JSON object"})
+	}
+	if details != nil {
+		return InvalidData("data does not match the schema", details...)
+	}
+	return nil
+}

@@ -1,7 +1,11 @@
 package router
 
 import (
+	"context"
+	"encoding/json"
 	"testing"
+
+	"github.com/google/uuid"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -26,4 +30,44 @@ func TestSchemaValidationPanicIsAnError(t *testing.T) {
 	details, err = cs.validate([]byte(`{"n":1}`))
 	require.NoError(t, err)
 	assert.Equal(t, []Detail{{Path: "/n", Msg: "minimum: want >= 5"}}, details)
+}
+
+func TestRouteValidate(t *testing.T) {
+	r := New[int](Config{})
+	r.Register(1, HandlerFunc[int](func(context.Context, *Request[int]) Response { return Response{} }),
+		Public(), Schema(`{"type":"object","properties":{"id":{"type":"integer","minimum":1}},"required":["id"],"additionalProperties":false}`))
+	r.Register(2, HandlerFunc[int](func(context.Context, *Request[int]) Response { return Response{} }), Public())
+	rt := r.Route(1)
+	require.NoError(t, rt.Validate([]byte(`{"id":3}`)))
+	for data, want := range map[string]string{
+		`{"id":0}`:          `{"code":"invalid_data","msg":"data does not match the schema","details":[{"path":"/id","msg":"minimum: want >= 1"}]}`,
+		`{}`:                `{"code":"invalid_data","msg":"data does not match the schema","details":[{"path":"/id","msg":"required property is missing"}]}`,
+		`[1]`:               `{"code":"invalid_data","msg":"data does not match the schema","details":[{"path":"","msg":"got array, want object"}]}`,
+		`{"id":1,"x":true}`: ``,
+	} {
+		err := rt.Validate([]byte(data))
+		require.Error(t, err, data)
+		e := ToError(err)
+		assert.Equal(t, StatusInvalidData, e.Status, data)
+		body, err := json.Marshal(e.Body())
+		require.NoError(t, err)
+		if want != "" {
+			assert.JSONEq(t, want, string(body), data)
+		}
+		// Dispatch refuses the same data with the same details.
+		var reply struct {
+			Data struct {
+				Details json.RawMessage `json:"details"`
+			} `json:"data"`
+		}
+		require.NoError(t, json.Unmarshal(r.Dispatch(context.Background(), nil, []byte(`{"pkg_id":1,"req_id":"`+uuid.NewString()+`","data":`+data+`}`)), &reply))
+		if data != "[1]" { // Dispatch refuses non-object data before the schema
+			var mine struct {
+				Details json.RawMessage `json:"details"`
+			}
+			require.NoError(t, json.Unmarshal(body, &mine))
+			assert.JSONEq(t, string(reply.Data.Details), string(mine.Details), data)
+		}
+	}
+	assert.NoError(t, r.Route(2).Validate([]byte(`{"anything":1}`)), "no schema")
 }

@@ -77,7 +77,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if *listRoutes {
 		pkgs := router.New[PkgID](router.Config{Logger: log})
 		registerPackages(pkgs, listingCommands())
-		printRoutes(stdout, pkgs, append(authorRoutes(authorCommands{}), auditRoutes(nil)...))
+		printRoutes(stdout, pkgs, append(authorRoutes(authorCommands{}, pkgs), auditRoutes(nil)...))
 		return nil
 	}
 
@@ -240,7 +240,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	notifier.endpoint = endpoint
 	mux.Handle("GET /web", endpoint)
 
-	mount(mux, authorRoutes(cmds))
+	mount(mux, authorRoutes(cmds, pkgs))
 	mount(mux, auditRoutes(auditSink))
 	mux.Handle("POST /auth/login", loginHTTP(loginClient))
 	mux.Handle("POST /auth/refresh", refreshHTTP(loginClient))

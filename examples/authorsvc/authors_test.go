@@ -294,3 +294,48 @@ func TestAuthorRepositoryGetByName(t *testing.T) {
 		assert.ErrorIs(t, err, repository.ErrNotFound)
 	})
 }
+
+// TestRESTRefusesWhatThePackageRefuses: the REST routes check their input
+// against the schema of the matching package, so both transports answer
+// the same invalid data with the same details.
+func TestRESTRefusesWhatThePackageRefuses(t *testing.T) {
+	a := startApp(t, map[string]string{})
+	admin := a.token(t, "admin")
+	long := strings.Repeat("x", 256)
+	for _, tc := range []struct {
+		method, path, body string
+		pkg                int
+		data               string
+	}{
+		{"GET", "/authors?id=0", "", int(GetAuthors), `{"id":0}`},
+		{"GET", "/authors?id=-5", "", int(GetAuthors), `{"id":-5}`},
+		{"GET", "/authors?search=" + long, "", int(GetAuthors), `{"search_term":"` + long + `"}`},
+		{"GET", "/authors/paginated?per_page=0", "", int(GetPaginatedAuthors), `{"per_page":0}`},
+		{"GET", "/authors/paginated?page=0", "", int(GetPaginatedAuthors), `{"page":0}`},
+		{"GET", "/authors/paginated?id=0", "", int(GetPaginatedAuthors), `{"filters":{"id":0}}`},
+		{"POST", "/authors", `{}`, int(CreateAuthor), `{}`},
+		{"POST", "/authors", `{"name":""}`, int(CreateAuthor), `{"name":""}`},
+		{"POST", "/authors", `{"name":"a","extra":1}`, int(CreateAuthor), `{"name":"a","extra":1}`},
+		{"POST", "/authors", `{"name":7}`, int(CreateAuthor), `{"name":7}`},
+		{"PUT", "/authors/1", `{}`, int(UpdateAuthor), `{"id":1}`},
+		{"PUT", "/authors/1", `{"name":"` + strings.Repeat("y", 201) + `"}`, int(UpdateAuthor), `{"id":1,"name":"` + strings.Repeat("y", 201) + `"}`},
+		{"DELETE", "/authors/0", "", int(DeleteAuthor), `{"id":0}`},
+	} {
+		res, body := a.do(t, tc.method, tc.path, admin, tc.body)
+		require.Equal(t, 400, res.StatusCode, "%s %s: %s", tc.method, tc.path, body)
+		rest := httpError(t, body)
+		code, _, pkg := a.pkg(t, admin, tc.pkg, tc.data)
+		require.Equal(t, 400, code)
+		assert.Equal(t, pkg.Code, rest.Code, "%s %s", tc.method, tc.path)
+		assert.Equal(t, pkg.Details, rest.Details, "%s %s", tc.method, tc.path)
+		assert.NotEmpty(t, rest.Details, "%s %s", tc.method, tc.path)
+	}
+	// What only REST can get wrong.
+	res, body := a.do(t, "PUT", "/authors/1", admin, `{"id":2,"name":"x"}`)
+	assert.Equal(t, 400, res.StatusCode)
+	assert.Equal(t, "/id", httpError(t, body).Details[0].Path)
+	res, body = a.do(t, "POST", "/authors", admin, `{"name":"a","name":"b"}`)
+	assert.Equal(t, 400, res.StatusCode)
+	assert.Equal(t, "invalid_data", httpError(t, body).Code)
+	assert.Contains(t, httpError(t, body).Details[0].Msg, "twice")
+}

@@ -11,12 +11,13 @@ import (
 
 	"github.com/pkgroute/pkgroute/middleware"
 	"github.com/pkgroute/pkgroute/repository"
+	"github.com/pkgroute/pkgroute/router"
 )
 
 // The HTTP routes of the author service call the same commands as the
 // packages: one piece of business logic, two transports.
 
-func getAuthorsHTTP(cmds authorCommands) http.HandlerFunc {
+func getAuthorsHTTP(cmds authorCommands, pkgs *router.PackageRouter[PkgID]) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		var in GetAuthorsInput
@@ -27,6 +28,10 @@ func getAuthorsHTTP(cmds authorCommands) http.HandlerFunc {
 		}
 		in.Name = queryString(q, "name")
 		in.SearchTerm = queryString(q, "search")
+		if err := validateAs(pkgs, GetAuthors, in); err != nil {
+			middleware.WriteError(w, r, err)
+			return
+		}
 		out, err := cmds.get.Execute(r.Context(), in)
 		if err != nil {
 			middleware.WriteError(w, r, err)
@@ -36,7 +41,7 @@ func getAuthorsHTTP(cmds authorCommands) http.HandlerFunc {
 	}
 }
 
-func getPaginatedAuthorsHTTP(cmds authorCommands) http.HandlerFunc {
+func getPaginatedAuthorsHTTP(cmds authorCommands, pkgs *router.PackageRouter[PkgID]) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		var in GetPaginatedAuthorsInput
@@ -61,6 +66,10 @@ func getPaginatedAuthorsHTTP(cmds authorCommands) http.HandlerFunc {
 			return
 		}
 		in.Page = repository.Page{Page: intPtr(page), PerPage: intPtr(perPage), Cursor: queryString(q, "cursor")}
+		if err := validateAs(pkgs, GetPaginatedAuthors, in); err != nil {
+			middleware.WriteError(w, r, err)
+			return
+		}
 		out, err := cmds.paginated.Execute(r.Context(), in)
 		if err != nil {
 			middleware.WriteError(w, r, err)
@@ -70,10 +79,17 @@ func getPaginatedAuthorsHTTP(cmds authorCommands) http.HandlerFunc {
 	}
 }
 
-func createAuthorHTTP(cmds authorCommands) http.HandlerFunc {
+func createAuthorHTTP(cmds authorCommands, pkgs *router.PackageRouter[PkgID]) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		body, err := readBody(r)
+		if err == nil {
+			err = pkgs.Route(CreateAuthor).Validate(body)
+		}
 		var in CreateAuthorInput
-		if err := decodeBody(r, &in); err != nil {
+		if err == nil {
+			err = decodeStrict(body, &in)
+		}
+		if err != nil {
 			middleware.WriteError(w, r, err)
 			return
 		}
@@ -86,21 +102,35 @@ func createAuthorHTTP(cmds authorCommands) http.HandlerFunc {
 	}
 }
 
-func updateAuthorHTTP(cmds authorCommands) http.HandlerFunc {
+func updateAuthorHTTP(cmds authorCommands, pkgs *router.PackageRouter[PkgID]) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id, err := pathID(r)
 		if err != nil {
 			middleware.WriteError(w, r, err)
 			return
 		}
-		var body struct {
-			Name string `json:"name"`
+		// The package's data is the body with the id of the path.
+		body, err := readBody(r)
+		var fields map[string]json.RawMessage
+		if err == nil {
+			err = decodeStrict(body, &fields)
 		}
-		if err := decodeBody(r, &body); err != nil {
+		if err == nil && fields["id"] != nil {
+			err = invalidField("/id", "the id is given in the path, not in the body")
+		}
+		var in UpdateAuthorInput
+		if err == nil {
+			fields["id"] = json.RawMessage(strconv.FormatInt(id, 10))
+			data, _ := json.Marshal(fields)
+			if err = pkgs.Route(UpdateAuthor).Validate(data); err == nil {
+				err = decodeStrict(data, &in)
+			}
+		}
+		if err != nil {
 			middleware.WriteError(w, r, err)
 			return
 		}
-		out, err := cmds.update.Execute(r.Context(), UpdateAuthorInput{ID: id, Name: body.Name})
+		out, err := cmds.update.Execute(r.Context(), in)
 		if err != nil {
 			middleware.WriteError(w, r, err)
 			return
@@ -109,9 +139,12 @@ func updateAuthorHTTP(cmds authorCommands) http.HandlerFunc {
 	}
 }
 
-func deleteAuthorHTTP(cmds authorCommands) http.HandlerFunc {
+func deleteAuthorHTTP(cmds authorCommands, pkgs *router.PackageRouter[PkgID]) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id, err := pathID(r)
+		if err == nil {
+			err = validateAs(pkgs, DeleteAuthor, DeleteAuthorInput{ID: id})
+		}
 		if err != nil {
 			middleware.WriteError(w, r, err)
 			return
@@ -124,19 +157,37 @@ func deleteAuthorHTTP(cmds authorCommands) http.HandlerFunc {
 	}
 }
 
-// decodeBody decodes a JSON object body into v strictly: unknown fields,
-// trailing data and bodies that are not JSON are invalid_data.
-func decodeBody(r *http.Request, v any) error {
+// validateAs checks in, encoded as JSON, against the schema of package id.
+func validateAs(pkgs *router.PackageRouter[PkgID], id PkgID, in any) error {
+	data, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	return pkgs.Route(id).Validate(data)
+}
+
+// readBody reads a JSON body: a body over the size limit is
+// request_too_large, one that is not JSON invalid_data.
+func readBody(r *http.Request) ([]byte, error) {
 	b, err := io.ReadAll(r.Body)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return fmt.Errorf("read body: %w", middleware.ErrRequestTooLarge)
+			return nil, fmt.Errorf("read body: %w", middleware.ErrRequestTooLarge)
 		}
-		return invalidField("", "the body could not be read")
+		return nil, invalidField("", "the body could not be read")
 	}
 	if !json.Valid(b) {
-		return invalidField("", "the body is not valid JSON")
+		return nil, invalidField("", "the body is not valid JSON")
+	}
+	return b, nil
+}
+
+// decodeStrict decodes a JSON object into v strictly: unknown fields,
+// duplicate keys and trailing data are invalid_data.
+func decodeStrict(b []byte, v any) error {
+	if err := checkNoDuplicateKeys(b); err != nil {
+		return err
 	}
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.DisallowUnknownFields()
@@ -145,7 +196,7 @@ func decodeBody(r *http.Request, v any) error {
 		if errors.As(err, &te) && te.Field != "" {
 			return invalidField("/"+te.Field, "got "+te.Value+", want "+te.Type.String())
 		}
-		return invalidField("", "the body does not match the expected object: "+err.Error())
+		return invalidField("", "the body does not match the expected object")
 	}
 	if d.More() {
 		return invalidField("", "trailing data after the body")
@@ -155,10 +206,10 @@ func decodeBody(r *http.Request, v any) error {
 
 func pathID(r *http.Request) (int64, error) {
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id < 1 {
-		return 0, invalidField("/id", "must be a positive integer")
+	if err != nil {
+		return 0, invalidField("/id", "must be an integer")
 	}
-	return id, nil
+	return id, nil // its range is the package schema's to check
 }
 
 func queryInt(s, path string) (*int64, error) {
@@ -186,4 +237,58 @@ func intPtr(n *int64) *int {
 	}
 	v := int(*n)
 	return &v
+}
+
+// decodeBody reads a JSON object body and decodes it into v strictly.
+func decodeBody(r *http.Request, v any) error {
+	b, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	return decodeStrict(b, v)
+}
+
+// checkNoDuplicateKeys refuses a JSON document in which an object names a
+// member twice (encoding/json would keep the last one silently; the
+// WebSocket transport refuses such data too).
+func checkNoDuplicateKeys(b []byte) error {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	type frame struct {
+		keys     map[string]bool
+		inObject bool
+		wantKey  bool
+	}
+	var stack []frame
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return invalidField("", "the body is not valid JSON")
+		}
+		top := len(stack) - 1
+		if top >= 0 && stack[top].inObject && stack[top].wantKey {
+			if key, ok := tok.(string); ok {
+				if stack[top].keys[key] {
+					return invalidField("", "the member "+strconv.Quote(key)+" appears twice")
+				}
+				stack[top].keys[key] = true
+				stack[top].wantKey = false
+				continue
+			}
+		}
+		if top >= 0 && stack[top].inObject {
+			stack[top].wantKey = true // this token is a value
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, frame{keys: map[string]bool{}, inObject: true, wantKey: true})
+		case json.Delim('['):
+			stack = append(stack, frame{})
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:top]
+		}
+	}
 }

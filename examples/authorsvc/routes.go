@@ -107,14 +107,16 @@ type httpRoute struct {
 	handler http.Handler
 }
 
-// authorRoutes are the REST routes over the author commands.
-func authorRoutes(cmds authorCommands) []httpRoute {
+// authorRoutes are the REST routes over the author commands. Their input
+// is checked against the schema of the matching package (pkgs), so both
+// transports refuse the same data with the same details.
+func authorRoutes(cmds authorCommands, pkgs *router.PackageRouter[PkgID]) []httpRoute {
 	return []httpRoute{
-		{pattern: "GET /authors", roles: []string{roleGetAuthors}, handler: getAuthorsHTTP(cmds)},
-		{pattern: "GET /authors/paginated", roles: []string{roleGetAuthors}, handler: getPaginatedAuthorsHTTP(cmds)},
-		{pattern: "POST /authors", roles: []string{roleCreateAuthor}, handler: createAuthorHTTP(cmds)},
-		{pattern: "PUT /authors/{id}", roles: []string{roleUpdateAuthor}, handler: updateAuthorHTTP(cmds)},
-		{pattern: "DELETE /authors/{id}", roles: []string{roleDeleteAuthor}, handler: deleteAuthorHTTP(cmds)},
+		{pattern: "GET /authors", roles: []string{roleGetAuthors}, handler: getAuthorsHTTP(cmds, pkgs)},
+		{pattern: "GET /authors/paginated", roles: []string{roleGetAuthors}, handler: getPaginatedAuthorsHTTP(cmds, pkgs)},
+		{pattern: "POST /authors", roles: []string{roleCreateAuthor}, handler: createAuthorHTTP(cmds, pkgs)},
+		{pattern: "PUT /authors/{id}", roles: []string{roleUpdateAuthor}, handler: updateAuthorHTTP(cmds, pkgs)},
+		{pattern: "DELETE /authors/{id}", roles: []string{roleDeleteAuthor}, handler: deleteAuthorHTTP(cmds, pkgs)},
 	}
 }
 
