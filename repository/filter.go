@@ -113,7 +113,9 @@ func In[V any](column string, values []V) Filter {
 }
 
 // Contains matches rows whose column contains substr, ignoring case (ILIKE
-// on PostgreSQL, lower() LIKE lower() on SQLite, which folds ASCII only).
+// on PostgreSQL, lower() LIKE lower() on SQLite, whose built-in lower()
+// folds ASCII only: package dbopen replaces it with one that folds all of
+// Unicode).
 // The wildcard characters %, _ and the escape character \ in substr match
 // themselves. A substring longer than MaxContainsLen characters, or one
 // that is not valid UTF-8 or holds a NUL, is an invalid filter.

@@ -131,6 +131,13 @@ func TestAuthorsOverBridgeAndHTTP(t *testing.T) {
 		res, body = a.do(t, "GET", "/authors?search=hop", reader, "")
 		require.Equal(t, 200, res.StatusCode)
 		assert.Equal(t, []string{"Grace Hopper"}, names(t, body))
+		// Case is ignored beyond ASCII, on both databases.
+		code, _, _ = a.pkg(t, writer, 3, `{"name":"Émile Zola"}`)
+		require.Equal(t, 200, code)
+		for _, term := range []string{"émile", "ÉMILE", "Émile", "ZOLA"} {
+			_, rep, _ = a.pkg(t, reader, 1, `{"search_term":"`+term+`"}`)
+			assert.Equal(t, []string{"Émile Zola"}, names(t, rep.Data), term)
+		}
 		res, body = a.do(t, "GET", "/authors?id=abc", reader, "")
 		assert.Equal(t, 400, res.StatusCode)
 		assert.Equal(t, "invalid_data", httpError(t, body).Code)

@@ -231,3 +231,17 @@ func TestNoCgo(t *testing.T) {
 	assert.NotContains(t, deps, "github.com/mattn/go-sqlite3")
 	assert.NotContains(t, deps, "runtime/cgo")
 }
+
+func TestSQLiteLowerFoldsUnicode(t *testing.T) {
+	db, err := dbopen.Open(context.Background(), "sqlite::memory:", dbopen.Config{})
+	require.NoError(t, err)
+	defer db.Close()
+	var lowered string
+	var null *string
+	require.NoError(t, db.QueryRow(`SELECT lower('ÉMILE Zola ÄÖÜ'), lower(NULL)`).Scan(&lowered, &null))
+	assert.Equal(t, "émile zola äöü", lowered)
+	assert.Nil(t, null)
+	var match bool
+	require.NoError(t, db.QueryRow(`SELECT lower('Émile') LIKE lower('%ÉMI%')`).Scan(&match))
+	assert.True(t, match)
+}
