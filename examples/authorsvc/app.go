@@ -400,7 +400,11 @@ func printRoutes(w io.Writer, r *router.PackageRouter[PkgID], routes []httpRoute
 		fmt.Fprintf(w, "%-7d %-24s %-14s %-40s %-6s %t\n", rt.ID, rt.Name, rt.Access, strings.Join(rt.Roles, ","), schema, rt.Paginated)
 	}
 	for _, p := range r.Pushes() {
-		fmt.Fprintf(w, "%-7d %-24s %-14s %-40s %-6s push\n", p.ID, p.Name, p.Access, strings.Join(p.Roles, ","), "-")
+		schema := "no"
+		if p.Schema != nil {
+			schema = "yes"
+		}
+		fmt.Fprintf(w, "%-7d %-24s %-14s %-40s %-6s push\n", p.ID, p.Name, p.Access, strings.Join(p.Roles, ","), schema)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Permissions (packages, pushes and HTTP routes):")
@@ -434,18 +438,21 @@ var otherRoutes = []struct {
 func printWelcome(w io.Writer, cfg *config, baseURL string) {
 	wsURL := "ws" + strings.TrimPrefix(baseURL, "http") + "/web"
 	fmt.Fprintf(w, "authorsvc listening on %s (WebSocket %s)\n", baseURL, wsURL)
+	user, password := "writer", "writer"
 	if cfg.devIssuer {
 		fmt.Fprintln(w, "\nDevelopment issuer active (no Keycloak configured). Users: admin/admin, writer/writer, reader/reader.")
+	} else {
+		user, password = "<user>", "<password>" // a user of the Keycloak realm
 	}
 	fmt.Fprintf(w, `
 Get a token:
-  TOKEN=$(curl -s -X POST %[1]s/auth/login -d '{"username":"writer","password":"writer"}' | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
+  TOKEN=$(curl -s -X POST %[1]s/auth/login -d '{"username":"%[3]s","password":"%[4]s"}' | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
 Call PING over HTTP:
   curl -s -X POST %[1]s/api/pkg/10 -H "Authorization: Bearer $TOKEN" -d '{"data":{"hello":"world"}}'
 Or over WebSocket:
   npx wscat -c %[2]s -H "Authorization: Bearer $TOKEN"
   > {"pkg_id":10,"req_id":"5b0c2f0e-8f3e-4a58-9c1b-2f7f4f1e9d3a","data":{"hello":"world"}}
-`, baseURL, wsURL)
+`, baseURL, wsURL, user, password)
 }
 
 //go:embed migrations/*.sql

@@ -154,6 +154,7 @@ func TestRoutesFlag(t *testing.T) {
 	assert.Contains(t, out.String(), "GET_PAGINATED_AUTHORS")
 	assert.Regexp(t, `package +CREATE_AUTHOR \(3\) +roles +create-author`, out.String(), "the permission table lists the packages")
 	assert.Regexp(t, `push +AUTHOR_CREATED \(100\) +roles +get-authors`, out.String())
+	assert.Regexp(t, `100 +AUTHOR_CREATED +roles +get-authors +yes +push`, out.String(), "the push's schema is listed")
 }
 
 func TestBadConfiguration(t *testing.T) {
@@ -315,4 +316,14 @@ func TestHTTPRateLimitCoversEveryAnswer(t *testing.T) {
 			assert.Equal(t, `Bearer error="invalid_token"`, res.Header.Get("WWW-Authenticate"))
 		}
 	}
+}
+
+func TestWelcomeNamesDevUsersOnlyForTheDevIssuer(t *testing.T) {
+	var dev, kc bytes.Buffer
+	printWelcome(&dev, &config{devIssuer: true}, "http://127.0.0.1:8000")
+	printWelcome(&kc, &config{}, "http://127.0.0.1:8000")
+	assert.Contains(t, dev.String(), `{"username":"writer","password":"writer"}`)
+	assert.Contains(t, dev.String(), "ws://127.0.0.1:8000/web")
+	assert.NotContains(t, kc.String(), "writer")
+	assert.Contains(t, kc.String(), `{"username":"<user>","password":"<password>"}`)
 }
