@@ -6,10 +6,11 @@
 // servers' clocks may differ). Each key holds its admission log, one entry
 // per admitted request (so requests never collide), at most Limit entries
 // (m*Limit with a burst, see ratelimit.Rate), and expires when its newest
-// entry leaves the window (the m windows of a burst). A log of up
-// to 64 entries is a packed string of 8-byte entries (TIME, GET and, when
-// admitted, PSETEX per decision); a longer one becomes a list, whose cost
-// per decision does not grow with its length. A refusal writes nothing. If
+// entry leaves the window (the m windows of a burst). The log of a quota of
+// up to 64 is a packed string of 8-byte entries (TIME, GET and, when
+// admitted, PSETEX per decision); that of a larger quota is a list, whose
+// cost per decision does not grow with its length. A refusal writes
+// nothing. If
 // the Redis clock steps back behind the newest entry (a failover to a server
 // whose clock is behind), time is taken as that entry's until the clock
 // catches up: decisions are then stricter, never looser. The script runs

@@ -16,9 +16,9 @@ import (
 
 // slidingWindow decides one request (see ratelimit.Rate). KEYS[1] holds
 // the key's admission log: the times of its latest admissions in µs by the
-// Redis clock, oldest first. ARGV: window (µs), quota (Limit+Burst), the
-// longer span of a burst (µs; the window without burst), its quota, time to
-// live (ms, at least the longer span), the most entries a packed log holds.
+// Redis clock, oldest first. ARGV: window (µs), quota (Limit+Burst), time
+// to live (ms, at least the longer span), the form of the log ("1" packed,
+// "0" list) and, with a burst only, the longer span (µs) and its quota.
 //
 // Without burst, a request is admitted when fewer than quota entries are
 // younger than the window (the entries at or before now-window have left
@@ -30,18 +30,21 @@ import (
 // keeps the entries of the longer span, and a request is admitted when
 // fewer than its quota are in it and fewer than quota in the window.
 //
-// Two forms of the log keep a decision cheap. A short log is a string of
-// 8-byte entries (little-endian doubles, exact for these integers): a
-// decision is TIME, one GET and, when it admits, one PSETEX of the rewritten
-// log, whose cost grows with the log. A log that outgrows the packed size
-// becomes a list of decimal entries, whose ends are O(1) to read, drop and
-// append however long it is: TIME, TYPE, LRANGE of the two oldest, LINDEX
-// of the newest and, when it admits, LTRIM of the entries that left (if
-// any, else LLEN), RPUSH and PEXPIRE. A list stays a list until the key
-// expires. Only quotas above the packed size can make lists, so only they
-// ask for the TYPE. After the quota of a key shrank, a refusal of a list
-// may drop entries that left the window, and nothing else. A key holding
-// anything else is an error (WRONGTYPE) and is left as it is.
+// Two forms of the log keep a decision cheap. Quotas up to the packed size
+// keep a string of 8-byte entries (little-endian doubles, exact for these
+// integers): a decision is TIME, one GET and, when it admits, one PSETEX of
+// the rewritten log, whose cost grows with the log. Larger quotas keep a
+// list of decimal entries, whose ends are O(1) to read, drop and append
+// however long it is: TIME, LRANGE of the four oldest (which tells how many
+// left the window, bisecting with LINDEX only when all four did), LINDEX of
+// the newest and, when it admits, LTRIM of the entries that left (or LLEN
+// when none did and the list is longer than four), RPUSH and PEXPIRE.
+// A log written under a quota on the other side of the packed size (the
+// quota of a key changed) is read in its form, at the cost of one failed
+// GET or LRANGE, and rewritten in the quota's form at its next admission.
+// After the quota of a key shrank, a refusal of a list may drop entries
+// that left the window, and nothing else. A key holding anything else is an
+// error (WRONGTYPE) and is left as it is.
 //
 // Time never runs backwards in the log: when the Redis clock is behind the
 // newest entry (after a failover to a server whose clock is behind, or a
@@ -55,30 +58,37 @@ var slidingWindow = redis.NewScript(`
 local key = KEYS[1]
 local window = tonumber(ARGV[1])
 local quota = tonumber(ARGV[2])
-local span = tonumber(ARGV[3])
-local squota = tonumber(ARGV[4])
-local ttl = ARGV[5]
-local packedMax = tonumber(ARGV[6])
+local ttl = ARGV[3]
+local packed = ARGV[4] == '1'
+local span, squota = window, quota
+if ARGV[5] then span, squota = tonumber(ARGV[5]), tonumber(ARGV[6]) end
 local t = redis.call('TIME')
 local now = t[1] * 1000000 + t[2]
 
 -- log: the packed log, false when there is no log, nil when it is a list.
--- A log longer than packedMax is a list, which needs a quota above it: for
--- smaller quotas, GET alone tells (and fails only for a list left by a
--- larger quota of the same key).
-local log
-if squota <= packedMax then
+-- Small quotas keep packed logs, larger ones lists: GET, or LRANGE of the
+-- oldest entries, alone tells, and fails only for a log left by a quota of
+-- the other form (until its next admission, which rewrites it in this
+-- quota's form).
+local log, head
+if packed then
   log = redis.pcall('GET', key)
   if type(log) == 'table' then log = nil end
 else
-  local kind = redis.call('TYPE', key)['ok']
-  if kind == 'string' then
-    log = redis.call('GET', key)
-  elseif kind == 'none' then
+  head = redis.pcall('LRANGE', key, '0', '3')
+  if head.err then
+    log, head = redis.call('GET', key), nil
+  elseif #head == 0 then
     log = false
-  elseif kind ~= 'list' then
-    return redis.error_reply('WRONGTYPE ' .. key .. ' holds a ' .. kind .. ', not an admission log')
   end
+end
+
+if log == nil and packed then
+  -- A list left by a larger quota: read as a packed log, which replaces it
+  -- on the next admission.
+  local entries = redis.call('LRANGE', key, 0, -1)
+  for i = 1, #entries do entries[i] = struct.pack('<d', tonumber(entries[i])) end
+  log = table.concat(entries)
 end
 
 if span > window then
@@ -123,14 +133,15 @@ if span > window then
   local j = n - (squota - quota)
   if j >= k and j < n then reset = math.max(reset, at(j) + span - now) end
   if j == n then reset = span end
-  if log ~= nil and c < packedMax then
+  if log ~= nil and packed then
     if k > 0 then log = string.sub(log, 8 * k + 1) end
     redis.call('PSETEX', key, ttl, (log or '') .. struct.pack('<d', now))
   elseif log ~= nil then
+    -- A larger quota: the log becomes a list.
     local entries = {}
     for i = k, n - 1 do entries[#entries + 1] = at(i) end
     entries[#entries + 1] = now
-    redis.call('DEL', key)
+    if log then redis.call('DEL', key) end
     redis.call('RPUSH', key, unpack(entries))
     redis.call('PEXPIRE', key, ttl)
   else
@@ -166,45 +177,46 @@ if log ~= nil then
       return {struct.unpack('<d', log, 8 * (n - quota) + 1) + window - now, newest + window - now}
     end
   end
-  if n - k < packedMax then
+  if packed then
     if k > 0 then log = string.sub(log, 8 * k + 1) end
     redis.call('PSETEX', key, ttl, (log or '') .. struct.pack('<d', now))
   else
-    -- The log outgrows the packed form and becomes a list.
+    -- A larger quota: the log becomes a list.
     local entries = {}
     for i = k, n - 1 do entries[#entries + 1] = struct.unpack('<d', log, 8 * i + 1) end
     entries[#entries + 1] = now
-    redis.call('DEL', key)
+    if log then redis.call('DEL', key) end
     redis.call('RPUSH', key, unpack(entries))
     redis.call('PEXPIRE', key, ttl)
   end
   return quota - (n - k) - 1
 end
 
--- A list.
-local head = redis.call('LRANGE', key, 0, 1)
-local newest = tonumber(redis.call('LINDEX', key, -1))
-if now < newest then now = newest end
+-- A list. Arguments to redis.call are passed as strings, as a Lua number
+-- costs a printf: nowText is now in decimal, made without one.
+local nowText = t[1] .. string.sub('000000', #t[2] + 1) .. t[2]
+head = head or redis.call('LRANGE', key, '0', '3')
+local newestText = redis.call('LINDEX', key, '-1')
+local newest = tonumber(newestText)
+if now < newest then now, nowText = newest, newestText end
 local cut = now - window
--- k: the entries that left the window; usually none or one, else found by
--- bisection.
+-- k: the entries that left the window, found among the oldest four, else
+-- by bisection.
 local k = 0
-if tonumber(head[1]) <= cut then
-  k = 1
-  if head[2] and tonumber(head[2]) <= cut then
-    local lo, hi = 2, redis.call('LLEN', key)
-    while lo < hi do
-      local mid = math.floor((lo + hi) / 2)
-      if tonumber(redis.call('LINDEX', key, mid)) > cut then hi = mid else lo = mid + 1 end
-    end
-    k = lo
+while k < #head and tonumber(head[k + 1]) <= cut do k = k + 1 end
+if k == 4 then
+  local lo, hi = 4, redis.call('LLEN', key)
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if tonumber(redis.call('LINDEX', key, mid)) > cut then hi = mid else lo = mid + 1 end
   end
+  k = lo
 end
 if k > 0 then
   -- Entries left the window, so there is room unless the quota shrank:
   -- drop them, append, and learn the count from RPUSH.
-  redis.call('LTRIM', key, k, -1)
-  local c = redis.call('RPUSH', key, now) - 1
+  redis.call('LTRIM', key, ({'1', '2', '3', '4'})[k] or tostring(k), '-1')
+  local c = redis.call('RPUSH', key, nowText) - 1
   if c < quota then
     redis.call('PEXPIRE', key, ttl)
     return quota - c - 1
@@ -213,9 +225,10 @@ if k > 0 then
   local first = redis.call('LINDEX', key, c - quota)
   return {tonumber(first) + window - now, newest + window - now}
 end
-local n = redis.call('LLEN', key)
+local n = #head
+if n == 4 then n = redis.call('LLEN', key) end
 if n < quota then
-  redis.call('RPUSH', key, now)
+  redis.call('RPUSH', key, nowText)
   redis.call('PEXPIRE', key, ttl)
   return quota - n - 1
 end
@@ -324,8 +337,15 @@ func (l *Limiter) Allow(ctx context.Context, key string, rate ratelimit.Rate) (r
 	// The body of backend.do, inline: no closure to allocate on this path.
 	cctx, cancel := context.WithTimeout(ctx, l.backend.timeout)
 	start := l.backend.now()
-	reply, err := slidingWindow.Run(cctx, l.client, []string{l.cfg.Prefix + key},
-		windowUS, quota, spanUS, squota, (spanUS+999)/1000, l.packedMax).Result()
+	form := "0"
+	if squota <= l.packedMax {
+		form = "1"
+	}
+	args := []any{windowUS, quota, (spanUS + 999) / 1000, form}
+	if spanUS > windowUS {
+		args = append(args, spanUS, squota)
+	}
+	reply, err := slidingWindow.Run(cctx, l.client, []string{l.cfg.Prefix + key}, args...).Result()
 	cancel()
 	var res ratelimit.Result
 	if err == nil {

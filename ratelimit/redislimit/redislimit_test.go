@@ -345,39 +345,61 @@ func TestLimiterQuotaChangeForAKey(t *testing.T) {
 	}
 }
 
-func TestLimiterLogBecomesAList(t *testing.T) {
+func TestLimiterLogFormFollowsTheQuota(t *testing.T) {
+	// Quotas up to the bound (10 here) keep packed logs, larger ones lists;
+	// a log written under a quota on the other side of the bound changes
+	// form at its next admission, keeping its entries.
 	t.Parallel()
 	client, prefix := sharedClient(t)
 	l := newLimiter(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second}, 10)
 	ctx := context.Background()
-	rate := ratelimit.Rate{Limit: 15, Window: time.Minute}
-	for i := range 15 {
-		res, err := l.Allow(ctx, "k", rate)
+	allow := func(key string, limit int) ratelimit.Result {
+		t.Helper()
+		res, err := l.Allow(ctx, key, ratelimit.Rate{Limit: limit, Window: time.Minute})
 		require.NoError(t, err)
+		return res
+	}
+	for i := range 15 {
+		res := allow("big", 15)
 		require.True(t, res.Allowed, "request %d", i+1)
 		assert.Equal(t, 15-i-1, res.Remaining)
-		log, form := readLog(t, client, prefix+"k")
+		log, form := readLog(t, client, prefix+"big")
 		require.Len(t, log, i+1)
 		assert.True(t, slices.IsSorted(log))
-		if i < 10 {
-			assert.Equal(t, "packed", form, "request %d", i+1)
-		} else {
-			assert.Equal(t, "list", form, "request %d", i+1)
-		}
-		ttl, err := client.PTTL(ctx, prefix+"k").Result()
+		assert.Equal(t, "list", form, "request %d", i+1)
+		ttl, err := client.PTTL(ctx, prefix+"big").Result()
 		require.NoError(t, err)
 		assert.Greater(t, ttl, 59*time.Second)
 	}
-	res, err := l.Allow(ctx, "k", rate)
-	require.NoError(t, err)
-	assert.False(t, res.Allowed)
+	assert.False(t, allow("big", 15).Allowed)
 
-	// A limiter with the default bound decides on the list as well.
+	// Packed under a small quota, a list under a large one, packed again.
+	for range 4 {
+		require.True(t, allow("k", 5).Allowed)
+	}
+	_, form := readLog(t, client, prefix+"k")
+	require.Equal(t, "packed", form)
+	res := allow("k", 12)
+	require.True(t, res.Allowed)
+	assert.Equal(t, 7, res.Remaining)
+	log, form := readLog(t, client, prefix+"k")
+	assert.Equal(t, "list", form)
+	assert.Len(t, log, 5)
+	assert.True(t, slices.IsSorted(log))
+	assert.False(t, allow("k", 5).Allowed, "5 in the window")
+	res = allow("k", 6)
+	require.True(t, res.Allowed)
+	assert.Equal(t, 0, res.Remaining)
+	log, form = readLog(t, client, prefix+"k")
+	assert.Equal(t, "packed", form)
+	assert.Len(t, log, 6)
+
+	// A limiter with the default bound decides on these logs as well.
 	other := redislimit.New(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second})
-	res, err = other.Allow(ctx, "k", rate)
+	res, err := other.Allow(ctx, "big", ratelimit.Rate{Limit: 15, Window: time.Minute})
 	require.NoError(t, err)
 	assert.False(t, res.Allowed)
-	res, err = other.Allow(ctx, "k", ratelimit.Rate{Limit: 16, Window: time.Minute})
+	res, err = other.Allow(ctx, "big", ratelimit.Rate{Limit: 16, Window: time.Minute})
 	require.NoError(t, err)
 	assert.True(t, res.Allowed)
 	assert.Equal(t, 0, res.Remaining)
@@ -395,7 +417,7 @@ func TestLimiterFormsRaiseNoServerErrors(t *testing.T) {
 	l := newLimiter(client, redislimit.Config{Timeout: 2 * time.Second}, 3)
 	for _, rate := range []ratelimit.Rate{
 		{Limit: 3, Window: time.Minute},  // packed
-		{Limit: 10, Window: time.Minute}, // packed, then a list
+		{Limit: 10, Window: time.Minute}, // a list
 	} {
 		key := fmt.Sprint("k", rate.Limit)
 		for range rate.Limit + 2 {
