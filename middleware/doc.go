@@ -19,6 +19,7 @@
 //	ClientIP          the client address for logs and rate limiting
 //	AccessLog         one log line per request
 //	Metrics           http_requests_total and friends
+//	Match(mux)        names the route early, for the answers of the layers below
 //	auth (deferring)  the principal, or the refusal of a bad token left for later
 //	audit, rate limit the application's layers: every request below is counted
 //	TrustedHosts      400 invalid_host
@@ -48,8 +49,10 @@
 // between pass copies of the request. [AccessLog] and [Metrics] therefore put
 // a small holder in the request context, and [Routes], wrapped directly
 // around the application's ServeMux, fills it with the matched pattern and
-// the authenticated principal before the route handler runs. Without
-// [Routes] the observers fall back to the request they see themselves, which
-// usually knows neither. Requests that match no pattern are labelled
-// "unmatched", never with their raw path.
+// the authenticated principal before the route handler runs. [Match], right
+// below the observers, fills in the pattern earlier, so that requests refused
+// before they reach [Routes] (a bad token, an oversized body, the rate limit)
+// are labelled with their route too. Without them the observers fall back to
+// the request they see themselves, which usually knows neither. Requests
+// that match no pattern are labelled "unmatched", never with their raw path.
 package middleware

@@ -219,3 +219,42 @@ func TestMetricsLateRouteReport(t *testing.T) {
 		}
 	}
 }
+
+// Requests refused above the ServeMux (here by a body limit) are labelled
+// with their route when Match sits below the observers.
+func TestMatchLabelsRefusalsWithTheirRoute(t *testing.T) {
+	for _, withMatch := range []bool{false, true} {
+		reg := prometheus.NewRegistry()
+		m, err := middleware.NewMetrics(middleware.MetricsConfig{Registerer: reg})
+		require.NoError(t, err)
+		mux := http.NewServeMux()
+		mux.HandleFunc("POST /authors/{id}", func(w http.ResponseWriter, r *http.Request) {})
+		mws := []middleware.Middleware{m.Middleware}
+		if withMatch {
+			mws = append(mws, middleware.Match(mux))
+		}
+		mws = append(mws, middleware.BodyLimit(middleware.BodyLimitConfig{MaxBytes: 10}))
+		h := middleware.Chain(mws...)(middleware.Routes(mux))
+		for _, path := range []string{"/authors/1", "/authors/2", "/nope"} {
+			req := httptest.NewRequest("POST", path, strings.NewReader(strings.Repeat("x", 100)))
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			require.Equal(t, http.StatusRequestEntityTooLarge, rec.Code)
+		}
+		fams, err := reg.Gather()
+		require.NoError(t, err)
+		got := map[string]float64{}
+		for _, f := range fams {
+			if f.GetName() == "http_requests_total" {
+				for _, mt := range f.GetMetric() {
+					got[labels(mt)["route"]] += mt.GetCounter().GetValue()
+				}
+			}
+		}
+		if withMatch {
+			assert.Equal(t, map[string]float64{"/authors/{id}": 2, "unmatched": 1}, got)
+		} else {
+			assert.Equal(t, map[string]float64{"unmatched": 3}, got)
+		}
+	}
+}

@@ -42,7 +42,9 @@ type ServerConfig struct {
 
 // NewServer returns an *http.Server for addr and h with safe timeouts:
 // ReadHeaderTimeout 5 s, ReadTimeout 15 s, WriteTimeout 15 s, IdleTimeout
-// 60 s and MaxHeaderBytes 64 KiB unless cfg says otherwise.
+// 60 s and MaxHeaderBytes 64 KiB unless cfg says otherwise. "OPTIONS *"
+// requests reach h (net/http would answer them itself, past every
+// middleware); [Routes] answers them.
 func NewServer(addr string, h http.Handler, cfg ServerConfig) *http.Server {
 	or := func(d, def time.Duration) time.Duration {
 		if d > 0 {
@@ -69,6 +71,8 @@ func NewServer(addr string, h http.Handler, cfg ServerConfig) *http.Server {
 		IdleTimeout:       or(cfg.IdleTimeout, DefaultIdleTimeout),
 		MaxHeaderBytes:    maxHeader,
 		ErrorLog:          errLog,
+
+		DisableGeneralOptionsHandler: true,
 	}
 }
 

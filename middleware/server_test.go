@@ -1,6 +1,7 @@
 package middleware_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -216,4 +217,44 @@ func TestShutdownDeadlineClosesConnections(t *testing.T) {
 	err := middleware.Shutdown(ctx, srv)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Error(t, <-errCh, "the stuck connection was closed")
+}
+
+// "OPTIONS *" goes through the handler: security headers, host checks and
+// the correlation id apply to it as to any request.
+func TestOptionsStarPassesTheStack(t *testing.T) {
+	mux := http.NewServeMux()
+	h := middleware.Chain(
+		middleware.SecurityHeaders(middleware.SecurityHeadersConfig{}),
+		middleware.CorrelationID(middleware.CorrelationIDConfig{}),
+		middleware.TrustedHosts(middleware.TrustedHostsConfig{Hosts: []string{"good.example"}}),
+	)(middleware.Routes(mux))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := middleware.NewServer("", h, middleware.ServerConfig{})
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	for _, tt := range []struct {
+		req    string
+		status int
+	}{
+		{"OPTIONS * HTTP/1.1\r\nHost: good.example\r\nConnection: close\r\n\r\n", 200},
+		{"OPTIONS * HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n", 400},
+	} {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		require.NoError(t, err)
+		_, err = io.WriteString(c, tt.req)
+		require.NoError(t, err)
+		res, err := http.ReadResponse(bufio.NewReader(c), nil)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(res.Body)
+		c.Close()
+		assert.Equal(t, tt.status, res.StatusCode, "%s", body)
+		assert.Equal(t, "DENY", res.Header.Get("X-Frame-Options"))
+		assert.NotEmpty(t, res.Header.Get("X-Correlation-ID"))
+		if tt.status == 400 {
+			assert.Contains(t, string(body), `"invalid_host"`)
+		} else {
+			assert.Empty(t, body)
+		}
+	}
 }

@@ -268,6 +268,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		requestInfo,
 		middleware.AccessLog(middleware.AccessLogConfig{Logger: log}),
 		metrics.Middleware,
+		middleware.Match(mux), // requests refused below are counted under their route
 		// The WebSocket endpoint authenticates its own upgrades. Refused
 		// tokens are answered after the rate limit (keyed by client address
 		// for them), so that guessing tokens is limited too, and every

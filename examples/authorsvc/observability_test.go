@@ -27,6 +27,8 @@ func TestMetricNames(t *testing.T) {
 	require.Error(t, err)
 	res, _ := a.do(t, "POST", "/auth/login", "", `{"username":"writer","password":"writer"}`)
 	require.Equal(t, 200, res.StatusCode)
+	res, _ = a.do(t, "GET", "/authors", "not-a-jwt", "")
+	require.Equal(t, 401, res.StatusCode)
 	time.Sleep(100 * time.Millisecond) // an audit batch
 
 	res, body := a.do(t, "GET", "/metrics", "", "")
@@ -46,6 +48,18 @@ func TestMetricNames(t *testing.T) {
 	} {
 		assert.Contains(t, families, name)
 	}
+	refused := false
+	for _, m := range families["http_requests_total"].GetMetric() {
+		l := map[string]string{}
+		for _, lp := range m.GetLabel() {
+			l[lp.GetName()] = lp.GetValue()
+		}
+		if l["status"] == "401" && l["route"] == "/authors" {
+			refused = true
+		}
+		assert.NotEqual(t, "unmatched", l["route"], "%v", l)
+	}
+	assert.True(t, refused, "a refused token is counted under its route")
 	limiters := map[string]bool{}
 	for _, m := range families["rate_limit_decisions_total"].GetMetric() {
 		for _, l := range m.GetLabel() {
