@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -15,7 +16,8 @@ const MaxTokenBytes = 8 << 10
 // space; the token must be a non-empty RFC 6750 b64token (letters, digits,
 // "-._~+/", trailing "=") of at most MaxTokenBytes. A bare token without
 // the scheme is an error. An empty credential wraps ErrNoToken; any other
-// failure wraps ErrTokenDecode.
+// failure wraps ErrTokenDecode, and credentials of another scheme ("Basic
+// ...") also match [ErrOtherScheme].
 //
 // The WebSocket first-message handshake uses it for the "token" member.
 func ParseBearer(credential string) (string, error) {
@@ -23,6 +25,9 @@ func ParseBearer(credential string) (string, error) {
 		return "", ErrNoToken
 	}
 	const scheme = "Bearer "
+	if i := strings.IndexByte(credential, ' '); i > 0 && !strings.EqualFold(credential[:i], "Bearer") {
+		return "", errOtherScheme
+	}
 	if len(credential) < len(scheme) || !strings.EqualFold(credential[:len(scheme)], scheme) {
 		return "", fmt.Errorf("%w: credential is not of the form \"Bearer <token>\"", ErrTokenDecode)
 	}
@@ -52,6 +57,15 @@ func ParseBearer(credential string) (string, error) {
 	}
 	return token, nil
 }
+
+// ErrOtherScheme is matched (errors.Is) by the error of credentials of an
+// authentication scheme other than Bearer. It wraps ErrTokenDecode. Such a
+// request carries no bearer token: the HTTP middleware treats it as
+// anonymous (RFC 6750 section 3.1: no error code for an unsupported
+// authentication method).
+var ErrOtherScheme = errors.New("credential of another authentication scheme")
+
+var errOtherScheme = fmt.Errorf("%w: %w", ErrTokenDecode, ErrOtherScheme)
 
 // BearerToken returns the token of the request's Authorization header,
 // parsed by ParseBearer. No header wraps ErrNoToken; more than one

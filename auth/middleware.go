@@ -53,8 +53,10 @@ func Refuse(next http.Handler) http.Handler {
 }
 
 // Middleware authenticates requests by their "Authorization: Bearer" header
-// and puts the principal in the request context. A request without a token
-// gets 401 with "WWW-Authenticate: Bearer" (unless Optional); a malformed,
+// and puts the principal in the request context. A request without a token,
+// or with credentials of another scheme (Basic, say), gets 401 with
+// "WWW-Authenticate: Bearer" (unless Optional, which lets it through as
+// anonymous); a malformed,
 // invalid or expired token gets 401 with
 // `WWW-Authenticate: Bearer error="invalid_token"`. Both carry the error
 // body {"error":{"code":"authentication_failed","msg":...,"details":null}}.
@@ -86,7 +88,7 @@ func Middleware(cfg Config) func(http.Handler) http.Handler {
 				answer(w)
 			}
 			token, err := BearerToken(r)
-			if errors.Is(err, ErrNoToken) {
+			if errors.Is(err, ErrNoToken) || errors.Is(err, ErrOtherScheme) {
 				if cfg.Optional {
 					next.ServeHTTP(w, r)
 					return

@@ -165,12 +165,17 @@ func (e *Endpoint[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		e.rejected(r.Context(), statusRejectedAuth, "", nil, http.StatusUnauthorized)
 		e.log.Debug("ws: upgrade refused", "path", r.URL.Path, "reason", auth.Reason(err))
-		challenge := `Bearer error="invalid_token"`
-		if errors.Is(err, errQueryToken) {
+		challenge, msg := `Bearer error="invalid_token"`, queryMessage(err)
+		switch {
+		case errors.Is(err, errQueryToken):
 			challenge = `Bearer error="invalid_request"`
+		case errors.Is(err, auth.ErrOtherScheme):
+			// Credentials of another scheme carry no bearer token (RFC
+			// 6750 section 3.1: no error code).
+			challenge, msg = "Bearer", "Authentication required"
 		}
 		w.Header().Set("WWW-Authenticate", challenge)
-		auth.WriteError(w, http.StatusUnauthorized, errkind.Unauthenticated.Code(), queryMessage(err))
+		auth.WriteError(w, http.StatusUnauthorized, errkind.Unauthenticated.Code(), msg)
 		return
 	}
 	id := uuid.NewString()
@@ -264,19 +269,20 @@ func queryMessage(err error) string {
 }
 
 // requestToken returns the bearer token of the upgrade request: the
-// Authorization header, or the query parameter when the app allows it.
+// Authorization header, or the query parameter when the app allows it. A
+// query token the app does not allow is refused even next to a header.
 // present is false when the request carries no credentials.
 func (e *Endpoint[T]) requestToken(r *http.Request) (token string, present bool, err error) {
+	q := r.URL.Query()
+	if q.Has(e.cfg.QueryTokenParam) && !e.cfg.AllowQueryToken {
+		return "", true, errQueryToken
+	}
 	if len(r.Header.Values("Authorization")) > 0 {
 		token, err = auth.BearerToken(r)
 		return token, true, err
 	}
-	q := r.URL.Query()
 	if !q.Has(e.cfg.QueryTokenParam) {
 		return "", false, nil
-	}
-	if !e.cfg.AllowQueryToken {
-		return "", true, errQueryToken
 	}
 	token = q.Get(e.cfg.QueryTokenParam)
 	if token == "" {

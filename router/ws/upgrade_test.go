@@ -83,14 +83,16 @@ func TestHeaderAuth(t *testing.T) {
 	require.NoError(t, err)
 
 	tests := []struct {
-		name   string
-		header string
-		msg    string
+		name      string
+		header    string
+		msg       string
+		challenge string
 	}{
-		{"invalid signature", "Bearer " + f.iss.Token("ada")[:40] + "x.y.z", "Invalid token"},
-		{"expired", "Bearer " + expiredToken, "Token has expired"},
-		{"other scheme", "Basic YWRhOnB3", "Token could not be decoded"},
-		{"empty bearer", "Bearer ", "Token could not be decoded"},
+		{"invalid signature", "Bearer " + f.iss.Token("ada")[:40] + "x.y.z", "Invalid token", ""},
+		{"expired", "Bearer " + expiredToken, "Token has expired", ""},
+		// No bearer token was sent: no error code (RFC 6750 section 3.1).
+		{"other scheme", "Basic YWRhOnB3", "Authentication required", "Bearer"},
+		{"empty bearer", "Bearer ", "Token could not be decoded", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -98,7 +100,11 @@ func TestHeaderAuth(t *testing.T) {
 			var he *wstest.HandshakeError
 			require.ErrorAs(t, err, &he)
 			assert.Equal(t, http.StatusUnauthorized, he.StatusCode)
-			assert.Equal(t, `Bearer error="invalid_token"`, he.Header.Get("WWW-Authenticate"))
+			challenge := tt.challenge
+			if challenge == "" {
+				challenge = `Bearer error="invalid_token"`
+			}
+			assert.Equal(t, challenge, he.Header.Get("WWW-Authenticate"))
 			assert.JSONEq(t, `{"error":{"code":"authentication_failed","msg":"`+tt.msg+`","details":null}}`, string(he.Body))
 		})
 	}
@@ -128,6 +134,12 @@ func TestQueryToken(t *testing.T) {
 		assert.Equal(t, http.StatusUnauthorized, he.StatusCode)
 		assert.Contains(t, string(he.Body), `"code":"authentication_failed"`)
 		assert.NotContains(t, logs.String(), tok)
+
+		// Refused also next to a valid header.
+		_, err = wstest.Dial(ctxT(t), f.url+"?access_token="+tok, tok)
+		require.ErrorAs(t, err, &he)
+		assert.Equal(t, http.StatusUnauthorized, he.StatusCode)
+		assert.JSONEq(t, `{"error":{"code":"authentication_failed","msg":"Query-string tokens are not accepted","details":null}}`, string(he.Body))
 	})
 	t.Run("opt-in", func(t *testing.T) {
 		f := newFixture(t, ws.Config{Logger: logger, AllowQueryToken: true})
