@@ -225,7 +225,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MessageRate:           ratelimit.Rate{Limit: offIfZero(cfg.WSMessageRate), Window: time.Minute},
 		MaxConsecutiveLimited: offIfZero(cfg.WSAbuseCloseAfter),
 		MaxMessageSize:        cfg.WSMaxMessageSize,
-		OnEvent:               wsAuditEvents(auditLog, pkgs),
+		OnEvent:               wsAuditEvents(auditLog, pkgs, routermw.CountRefused(reg)),
 		Logger:                log,
 		Registerer:            reg,
 	}

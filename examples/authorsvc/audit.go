@@ -78,12 +78,16 @@ func auditHTTP(l *audit.Logger, pkgs *router.PackageRouter[PkgID]) func(http.Han
 }
 
 // wsAuditEvents records WebSocket connects, authentication failures,
-// disconnects and rate-limited messages (which never reach the router).
-func wsAuditEvents(l *audit.Logger, pkgs *router.PackageRouter[PkgID]) func(context.Context, ws.Event) {
-	if l == nil {
-		return nil
-	}
+// disconnects and rate-limited messages (which never reach the router, so
+// they are counted in pkg_requests_total here too).
+func wsAuditEvents(l *audit.Logger, pkgs *router.PackageRouter[PkgID], countRefused func(int64, string, router.StatusCode)) func(context.Context, ws.Event) {
 	return func(ctx context.Context, ev ws.Event) {
+		if ev.Type == ws.EventRateLimited && routeOf(pkgs, ev.PkgID) != nil {
+			countRefused(ev.PkgID, "ws", router.StatusRateLimited)
+		}
+		if l == nil {
+			return
+		}
 		e := audit.Entry{Resource: "/web"}
 		switch ev.Type {
 		case ws.EventConnected:
@@ -102,7 +106,7 @@ func wsAuditEvents(l *audit.Logger, pkgs *router.PackageRouter[PkgID]) func(cont
 			e.ErrorMessage = "connection rejected: " + ev.Reason
 		case ws.EventRateLimited:
 			name := fmt.Sprintf("PKG_%d", ev.PkgID)
-			if rt := pkgs.Route(PkgID(ev.PkgID)); rt != nil {
+			if rt := routeOf(pkgs, ev.PkgID); rt != nil {
 				name = rt.Name
 			}
 			e.ActionType, e.Resource, e.Outcome = "WS:"+name, strconv.FormatInt(ev.PkgID, 10), audit.RateLimited
@@ -206,4 +210,13 @@ func parseDate(s, path string, end bool) (time.Time, error) {
 		d = d.Add(24*time.Hour - time.Microsecond)
 	}
 	return d, nil
+}
+
+// routeOf returns the registered package id names, or nil (also for ids
+// out of PkgID's range).
+func routeOf(pkgs *router.PackageRouter[PkgID], id int64) *router.Route[PkgID] {
+	if id < math.MinInt32 || id > math.MaxInt32 {
+		return nil
+	}
+	return pkgs.Route(PkgID(id))
 }

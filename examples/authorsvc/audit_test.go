@@ -204,4 +204,9 @@ func TestAuditRefusalsAndConnections(t *testing.T) {
 			assert.EqualValues(t, 429, r["response_status"])
 		}
 	}
+
+	// The message refused by the rate limit is a package reply too.
+	res, body := a.do(t, "GET", "/metrics", "", "")
+	require.Equal(t, 200, res.StatusCode)
+	assert.Contains(t, string(body), `pkg_requests_total{pkg_id="10",status_code="4",transport="ws"} 1`)
 }

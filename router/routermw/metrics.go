@@ -21,9 +21,7 @@ func Metrics[T router.ID](reg prometheus.Registerer) router.Middleware[T] {
 	if reg == nil {
 		return func(next router.Handler[T]) router.Handler[T] { return next }
 	}
-	total := promreg.MustRegister(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "pkg_requests_total", Help: "Package requests by pkg_id, transport and status_code.",
-	}, []string{"pkg_id", "transport", "status_code"}))
+	total := requestsTotal(reg)
 	duration := promreg.MustRegister(reg, prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "pkg_request_duration_seconds", Help: "Duration of package requests.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
@@ -41,5 +39,27 @@ func Metrics[T router.ID](reg prometheus.Registerer) router.Middleware[T] {
 			duration.WithLabelValues(id, transport).Observe(time.Since(start).Seconds())
 			return resp
 		})
+	}
+}
+
+func requestsTotal(reg prometheus.Registerer) *prometheus.CounterVec {
+	return promreg.MustRegister(reg, prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "pkg_requests_total", Help: "Package requests by pkg_id, transport and status_code.",
+	}, []string{"pkg_id", "transport", "status_code"}))
+}
+
+// CountRefused returns a function that counts in pkg_requests_total a
+// request answered before the router saw it, such as a WebSocket message
+// over the message rate (status 4), so that the metric sees every reply of
+// a package. Pass registered pkg_ids only, to keep the labels bounded. The
+// counter is shared with [Metrics] on the same registerer; a nil
+// registerer counts nothing.
+func CountRefused(reg prometheus.Registerer) func(pkgID int64, transport string, status router.StatusCode) {
+	if reg == nil {
+		return func(int64, string, router.StatusCode) {}
+	}
+	total := requestsTotal(reg)
+	return func(pkgID int64, transport string, status router.StatusCode) {
+		total.WithLabelValues(strconv.FormatInt(pkgID, 10), transport, strconv.Itoa(int(status))).Inc()
 	}
 }
