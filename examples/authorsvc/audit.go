@@ -194,13 +194,19 @@ func getAuditHTTP(sink *audit.BunSink) http.HandlerFunc {
 }
 
 // parseDate reads an RFC 3339 time or a YYYY-MM-DD date; a date used as an
-// end is inclusive (its last microsecond).
+// end is inclusive (its last microsecond). A "+" offset sent unencoded in
+// the query arrives as a space, which is read as "+".
 func parseDate(s, path string, end bool) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t, nil
+	}
+	if i := strings.LastIndexByte(s, ' '); i > 0 && strings.Count(s, " ") == 1 {
+		if t, err := time.Parse(time.RFC3339Nano, s[:i]+"+"+s[i+1:]); err == nil {
+			return t, nil
+		}
 	}
 	d, err := time.Parse(time.DateOnly, s)
 	if err != nil {

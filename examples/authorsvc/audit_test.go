@@ -101,6 +101,13 @@ func TestAuditTrail(t *testing.T) {
 		today := time.Now().UTC().Format(time.DateOnly)
 		all := a.auditLogs(t, admin, "start_date="+today+"&end_date="+today)
 		assert.GreaterOrEqual(t, all.Meta.Total, 5)
+		// An offset: encoded, and with its "+" left unencoded (a space).
+		from := time.Now().Add(-time.Hour).In(time.FixedZone("", 2*3600)).Format(time.RFC3339)
+		require.Contains(t, from, "+02:00")
+		for _, q := range []string{url.QueryEscape(from), from} {
+			page := a.auditLogs(t, admin, "start_date="+q)
+			assert.GreaterOrEqual(t, page.Meta.Total, all.Meta.Total, q) // rows only accumulate
+		}
 		res, body = a.do(t, "GET", "/audit-logs?end_date=2000-01-01", admin, "")
 		require.Equal(t, 200, res.StatusCode)
 		assert.Contains(t, string(body), `"total":0`)
