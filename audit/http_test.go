@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/pkgroute/pkgroute/audit"
 	"github.com/stretchr/testify/assert"
@@ -146,6 +147,9 @@ func TestHTTPMiddlewarePassesHijackAndFlush(t *testing.T) {
 		resp.Body.Close()
 	}
 	srv.Close()
+	// httptest.Server.Close does not wait for hijacked handlers: the
+	// upgrade's entry may still be on its way.
+	require.Eventually(t, func() bool { return l.Stats().Produced == 2 }, 5*time.Second, 5*time.Millisecond)
 	require.NoError(t, l.Close(context.Background()))
 	rows := sink.stored()
 	require.Len(t, rows, 2)
