@@ -58,11 +58,11 @@ func ParseBearer(credential string) (string, error) {
 	return token, nil
 }
 
-// ErrOtherScheme is matched (errors.Is) by the error of credentials of an
-// authentication scheme other than Bearer. It wraps ErrTokenDecode. Such a
-// request carries no bearer token: the HTTP middleware treats it as
-// anonymous (RFC 6750 section 3.1: no error code for an unsupported
-// authentication method).
+// ErrOtherScheme is matched (errors.Is) by the error that ParseBearer and
+// BearerToken return for credentials of an authentication scheme other than
+// Bearer; that error matches ErrTokenDecode too. Such a request carries no
+// bearer token: the HTTP middleware treats it as anonymous (RFC 6750
+// section 3.1: no error code for an unsupported authentication method).
 var ErrOtherScheme = errors.New("credential of another authentication scheme")
 
 var errOtherScheme = fmt.Errorf("%w: %w", ErrTokenDecode, ErrOtherScheme)

@@ -60,7 +60,7 @@ type window struct {
 	stamps []time.Duration
 	head   int
 	n      int
-	span   time.Duration // the window length of the last call
+	span   time.Duration // the longer span of the last admission: the key is idle once its newest entry left it
 }
 
 // NewMemory returns a Memory configured by cfg.
@@ -138,47 +138,51 @@ func (m *Memory) Len() int {
 func (w *window) allow(now time.Duration, rate Rate) Result {
 	quota, span := rate.Quota(), rate.Window
 	hspan, hquota := rate.Sustained()
-	w.span = hspan
-	// Drop the requests that left the longer span (t <= now-hspan).
-	for w.n > 0 && w.stamps[w.head] <= now-hspan {
-		w.head = (w.head + 1) % len(w.stamps)
-		w.n--
+	// k: the requests that left the longer span (t <= now-hspan). They are
+	// dropped on admission only, as in the Redis log: a refusal changes
+	// nothing, whatever rate the key is used with next.
+	k := 0
+	for k < w.n && w.at(k) <= now-hspan {
+		k++
 	}
-	n := w.n
-	if n < hquota && (n < quota || w.at(n-quota) <= now-span) {
+	n := w.n - k
+	if n < hquota && (n < quota || w.at(w.n-quota) <= now-span) {
 		// Admitted. Without burst every entry is in the window; with it,
 		// count those that are.
 		inWindow := n
 		if hspan > span {
-			inWindow = n - w.firstAfter(now-span)
+			inWindow = w.n - w.firstAfter(k, now-span)
 		}
+		w.head = (w.head + k) % len(w.stamps)
+		w.n = n
 		if n == len(w.stamps) { // the ring grows with use, up to hquota
 			w.grow(min(max(2*n, 4), hquota))
 		}
 		w.stamps[(w.head+n)%len(w.stamps)] = now
 		w.n++
+		w.span = hspan // the key's lifetime, like the Redis key's time to live
 		return Result{Allowed: true, Limit: quota, Remaining: min(quota-inWindow, hquota-n) - 1,
-			ResetAfter: w.resetAfter(now, span, quota, hspan, hquota)}
+			ResetAfter: w.resetAfter(now, 0, span, quota, hspan, hquota)}
 	}
 	// Refused: the next admission happens when the entries that keep a
 	// condition from holding have left its span.
 	var retry time.Duration
 	if n >= hquota {
-		retry = w.at(n-hquota) + hspan - now
+		retry = w.at(w.n-hquota) + hspan - now
 	}
 	if n >= quota {
-		retry = max(retry, w.at(n-quota)+span-now)
+		retry = max(retry, w.at(w.n-quota)+span-now)
 	}
-	return Result{Limit: quota, RetryAfter: retry, ResetAfter: w.resetAfter(now, span, quota, hspan, hquota)}
+	return Result{Limit: quota, RetryAfter: retry, ResetAfter: w.resetAfter(now, k, span, quota, hspan, hquota)}
 }
 
 // at returns the i-th entry, oldest first.
 func (w *window) at(i int) time.Duration { return w.stamps[(w.head+i)%len(w.stamps)] }
 
-// firstAfter returns the index of the oldest entry later than t (w.n when
-// there is none).
-func (w *window) firstAfter(t time.Duration) int {
-	lo, hi := 0, w.n
+// firstAfter returns the index of the oldest entry from lo on that is later
+// than t (w.n when there is none).
+func (w *window) firstAfter(lo int, t time.Duration) int {
+	hi := w.n
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
 		if w.at(mid) > t {
@@ -192,13 +196,13 @@ func (w *window) firstAfter(t time.Duration) int {
 
 // resetAfter returns the time until the full quota is available again:
 // every entry has left the window and at most hquota-quota remain in the
-// longer span.
-func (w *window) resetAfter(now, span time.Duration, quota int, hspan time.Duration, hquota int) time.Duration {
-	if w.n == 0 {
+// longer span. Entries before index k have left the longer span.
+func (w *window) resetAfter(now time.Duration, k int, span time.Duration, quota int, hspan time.Duration, hquota int) time.Duration {
+	if w.n == k {
 		return 0
 	}
 	reset := w.at(w.n-1) + span - now
-	if j := w.n - (hquota - quota) - 1; hspan > span && j >= 0 {
+	if j := w.n - (hquota - quota) - 1; hspan > span && j >= k {
 		reset = max(reset, w.at(j)+hspan-now)
 	}
 	return reset

@@ -64,7 +64,7 @@ type Config struct {
 //
 // where remaining counts the current request. A request over the limit is
 // answered 429 rate_limit_exceeded with Retry-After (seconds, 1 to the
-// window); a limiter error is answered with the status of its kind (503
+// window, or to the m windows of a burst: see [Rate]); a limiter error is answered with the status of its kind (503
 // service_unavailable with Retry-After for a backend failing closed, with
 // RateLimit-Policy and X-RateLimit-Limit but no count). Error
 // bodies have the shape {"error":{"code","msg","details"}}.
@@ -90,6 +90,8 @@ func Middleware(cfg Config) func(http.Handler) http.Handler {
 	}
 	metrics := NewMetrics(cfg.Registerer)
 	windowSec := ceilSeconds(cfg.Rate.Window)
+	span, _ := cfg.Rate.Sustained()
+	spanSec := ceilSeconds(span) // the longest wait: the window, m windows with a burst
 	policy := fmt.Sprintf(`"default";q=%d;w=%d`, cfg.Rate.Quota(), windowSec)
 	limitStr := strconv.Itoa(cfg.Rate.Quota())
 
@@ -153,7 +155,7 @@ func Middleware(cfg Config) func(http.Handler) http.Handler {
 			h.Set("X-RateLimit-Remaining", remaining)
 			h.Set("X-RateLimit-Reset", reset)
 			if !res.Allowed {
-				retry := min(max(1, ceilSeconds(res.RetryAfter)), windowSec)
+				retry := min(max(1, ceilSeconds(res.RetryAfter)), spanSec)
 				h.Set("Retry-After", strconv.Itoa(retry))
 				httperr.Write(w, http.StatusTooManyRequests, errkind.RateLimited.Code(), "Rate limit exceeded", nil, 0)
 				return

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -121,27 +122,30 @@ func TestMiddlewareRetryAfterWithinWindow(t *testing.T) {
 		retry     time.Duration
 		reset     time.Duration
 		window    time.Duration
+		burst     int
 		wantRetry string
 		wantReset string
 		wantW     string
 	}{
-		{"rounded up", 1500 * time.Millisecond, 2500 * time.Millisecond, time.Minute, "2", "3", "60"},
-		{"at least one second", time.Millisecond, time.Millisecond, time.Minute, "1", "1", "60"},
-		{"sub-second window", 300 * time.Millisecond, 400 * time.Millisecond, 500 * time.Millisecond, "1", "1", "1"},
-		{"at most the window", 90 * time.Second, 90 * time.Second, time.Minute, "60", "90", "60"},
+		{"rounded up", 1500 * time.Millisecond, 2500 * time.Millisecond, time.Minute, 0, "2", "3", "60"},
+		{"at least one second", time.Millisecond, time.Millisecond, time.Minute, 0, "1", "1", "60"},
+		{"sub-second window", 300 * time.Millisecond, 400 * time.Millisecond, 500 * time.Millisecond, 0, "1", "1", "1"},
+		{"at most the window", 90 * time.Second, 90 * time.Second, time.Minute, 0, "60", "90", "60"},
+		{"with a burst, up to two windows", 90 * time.Second, 100 * time.Second, time.Minute, 1, "90", "100", "60"},
+		{"with a burst, at most two windows", 150 * time.Second, 150 * time.Second, time.Minute, 1, "120", "150", "60"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			lim := ratelimit.LimiterFunc(func(ctx context.Context, key string, rate ratelimit.Rate) (ratelimit.Result, error) {
 				return ratelimit.Result{Limit: rate.Quota(), RetryAfter: tt.retry, ResetAfter: tt.reset}, nil
 			})
-			h := ratelimit.Middleware(ratelimit.Config{Limiter: lim, Rate: ratelimit.Rate{Limit: 3, Window: tt.window}})(okHandler)
+			h := ratelimit.Middleware(ratelimit.Config{Limiter: lim, Rate: ratelimit.Rate{Limit: 3, Window: tt.window, Burst: tt.burst}})(okHandler)
 			w := serve(h, "/", "", nil)
 			require.Equal(t, http.StatusTooManyRequests, w.Code)
 			assert.Equal(t, tt.wantRetry, w.Header().Get("Retry-After"))
 			assert.Equal(t, tt.wantReset, w.Header().Get("X-RateLimit-Reset"))
 			assert.Equal(t, `"default";r=0;t=`+tt.wantReset, w.Header().Get("RateLimit"))
-			assert.Equal(t, `"default";q=3;w=`+tt.wantW, w.Header().Get("RateLimit-Policy"))
+			assert.Equal(t, fmt.Sprintf(`"default";q=%d;w=%s`, 3+tt.burst, tt.wantW), w.Header().Get("RateLimit-Policy"))
 		})
 	}
 }

@@ -58,8 +58,18 @@ func (r Rate) Quota() int { return r.Limit + r.Burst }
 // requests admitted in it: m*Window and m*Limit with m = 1 +
 // ceil(Burst/Limit). Without Burst it is Window and Limit. r must be valid.
 func (r Rate) Sustained() (span time.Duration, quota int) {
-	m := 1 + (r.Burst+r.Limit-1)/r.Limit
+	m := r.windows()
 	return time.Duration(m) * r.Window, m * r.Limit
+}
+
+// windows returns m = 1 + ceil(Burst/Limit) without overflow, for a
+// positive Limit and a Burst that is not negative.
+func (r Rate) windows() int {
+	m := 1 + r.Burst/r.Limit
+	if r.Burst%r.Limit != 0 {
+		m++
+	}
+	return m
 }
 
 // Validate returns an error wrapping [ErrInvalidRate] when r cannot be
@@ -72,8 +82,11 @@ func (r Rate) Validate() error {
 		return fmt.Errorf("%w: window %v must be positive", ErrInvalidRate, r.Window)
 	case r.Burst < 0:
 		return fmt.Errorf("%w: burst %d must not be negative", ErrInvalidRate, r.Burst)
-	case r.Burst > 0 && int64(r.Window) > math.MaxInt64/int64(1+(r.Burst+r.Limit-1)/r.Limit):
-		return fmt.Errorf("%w: burst %d too large for window %v", ErrInvalidRate, r.Burst, r.Window)
+	case r.Burst > math.MaxInt-r.Limit:
+		return fmt.Errorf("%w: limit %d plus burst %d is too large", ErrInvalidRate, r.Limit, r.Burst)
+	}
+	if m := r.windows(); m > math.MaxInt/r.Limit || int64(r.Window) > math.MaxInt64/int64(m) {
+		return fmt.Errorf("%w: burst %d too large for limit %d and window %v", ErrInvalidRate, r.Burst, r.Limit, r.Window)
 	}
 	return nil
 }

@@ -409,18 +409,26 @@ func allowed[T ID](rt *Route[T], p *auth.Principal) bool {
 // Allowed reports whether p may call the package of rt.
 func (rt *Route[T]) Allowed(p *auth.Principal) bool { return allowed(rt, p) }
 
-// Validate checks data, a JSON object, against the package's schema as
-// Dispatch does, so that another transport (a REST route over the same
-// command) refuses exactly what the package refuses. It returns nil when
-// data matches or the package has no schema, else an invalid_data *Error
-// whose details name each failing value by its JSON pointer.
+// Validate checks data as Dispatch checks the data of an envelope, so that
+// another transport (a REST route over the same command) refuses exactly
+// what the package refuses: data that is not one strict JSON object
+// (duplicate keys, absurd numbers, deep nesting, trailing data) is an
+// invalid_request *Error, data that does not match the package's schema an
+// invalid_data *Error whose details name each failing value by its JSON
+// pointer. It returns nil when data passes.
 func (rt *Route[T]) Validate(data []byte) error {
+	if ok, why := checkJSON(data); !ok {
+		return NewError(StatusInvalidData, CodeInvalidRequest, why)
+	}
+	if !isObject(data) {
+		return NewError(StatusInvalidData, CodeInvalidRequest, "data must be a JSON object")
+	}
 	if rt.schema == nil {
 		return nil
 	}
 	details, err := rt.schema.validate(data)
 	if err != nil {
-		return InvalidData("data is not a JSON object", Detail{Path: "", Msg: "want a JSON object"})
+		return fmt.Errorf("schema validation of pkg_id %d: %w", rt.ID, err)
 	}
 	if details != nil {
 		return InvalidData("data does not match the schema", details...)

@@ -42,7 +42,10 @@ func TestRouteValidate(t *testing.T) {
 	for data, want := range map[string]string{
 		`{"id":0}`:          `{"code":"invalid_data","msg":"data does not match the schema","details":[{"path":"/id","msg":"minimum: want >= 1"}]}`,
 		`{}`:                `{"code":"invalid_data","msg":"data does not match the schema","details":[{"path":"/id","msg":"required property is missing"}]}`,
-		`[1]`:               `{"code":"invalid_data","msg":"data does not match the schema","details":[{"path":"","msg":"got array, want object"}]}`,
+		`[1]`:               `{"code":"invalid_request","msg":"data must be a JSON object","details":null}`,
+		`{"id":1,"id":2}`:   `{"code":"invalid_request","msg":"duplicate key \"id\"","details":null}`,
+		`{"id":1} {}`:       `{"code":"invalid_request","msg":"trailing data","details":null}`,
+		`{"id":1e1000000}`:  ``,
 		`{"id":1,"x":true}`: ``,
 	} {
 		err := rt.Validate([]byte(data))
@@ -61,7 +64,7 @@ func TestRouteValidate(t *testing.T) {
 			} `json:"data"`
 		}
 		require.NoError(t, json.Unmarshal(r.Dispatch(context.Background(), nil, []byte(`{"pkg_id":1,"req_id":"`+uuid.NewString()+`","data":`+data+`}`)), &reply))
-		if data != "[1]" { // Dispatch refuses non-object data before the schema
+		if e.Code == CodeInvalidData {
 			var mine struct {
 				Details json.RawMessage `json:"details"`
 			}

@@ -327,3 +327,23 @@ func TestWelcomeNamesDevUsersOnlyForTheDevIssuer(t *testing.T) {
 	assert.NotContains(t, kc.String(), "writer")
 	assert.Contains(t, kc.String(), `{"username":"<user>","password":"<password>"}`)
 }
+
+func TestHTTPAddrForms(t *testing.T) {
+	for addr, ok := range map[string]bool{
+		"127.0.0.1:8000": true, ":8000": true, "localhost:0": true, "[::1]:8000": true,
+		"[fe80::1%lo]:8000": true, "127.0.0.1:http": true,
+		"127.0.0.1:99999": false, "127.0.0.1:-1": false, "x": false, "bad host:80": false, "127.0.0.1:no-such-service": false,
+	} {
+		_, err := loadConfig(func(k string) string {
+			if k == "HTTP_ADDR" {
+				return addr
+			}
+			return ""
+		})
+		if ok {
+			assert.NoError(t, err, addr)
+		} else {
+			assert.ErrorContains(t, err, "HTTP_ADDR", addr)
+		}
+	}
+}

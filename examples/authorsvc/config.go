@@ -139,9 +139,9 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	}
 	if host, port, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		return nil, &configError{"HTTP_ADDR", c.HTTPAddr, "want host:port, e.g. 127.0.0.1:8000"}
-	} else if n, err := strconv.ParseUint(port, 10, 16); err != nil || (port != "0" && n == 0) {
-		return nil, &configError{"HTTP_ADDR", c.HTTPAddr, "the port must be a number from 0 to 65535"}
-	} else if host != "" && net.ParseIP(strings.Trim(host, "[]")) == nil && !validHostName(host) {
+	} else if _, err := net.LookupPort("tcp", port); err != nil {
+		return nil, &configError{"HTTP_ADDR", c.HTTPAddr, "the port must be a number from 0 to 65535 or a service name"}
+	} else if ip, _, _ := strings.Cut(host, "%"); host != "" && net.ParseIP(ip) == nil && !validHostName(host) {
 		return nil, &configError{"HTTP_ADDR", c.HTTPAddr, "not a host name or IP address"}
 	}
 	if c.RedisURL != "" {

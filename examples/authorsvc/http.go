@@ -115,7 +115,11 @@ func updateAuthorHTTP(cmds authorCommands, pkgs *router.PackageRouter[PkgID]) ht
 		if err == nil {
 			err = decodeStrict(body, &fields)
 		}
-		if err == nil && fields["id"] != nil {
+		switch {
+		case err != nil:
+		case fields == nil: // the body is null
+			err = pkgs.Route(UpdateAuthor).Validate(body)
+		case fields["id"] != nil:
 			err = invalidField("/id", "the id is given in the path, not in the body")
 		}
 		var in UpdateAuthorInput
@@ -272,7 +276,8 @@ func checkNoDuplicateKeys(b []byte) error {
 		if top >= 0 && stack[top].inObject && stack[top].wantKey {
 			if key, ok := tok.(string); ok {
 				if stack[top].keys[key] {
-					return invalidField("", "the member "+strconv.Quote(key)+" appears twice")
+					return router.NewError(router.StatusInvalidData, router.CodeInvalidRequest,
+						"the member "+strconv.Quote(key)+" appears twice")
 				}
 				stack[top].keys[key] = true
 				stack[top].wantKey = false

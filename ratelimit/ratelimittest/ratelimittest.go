@@ -7,6 +7,7 @@ package ratelimittest
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -150,6 +151,25 @@ func RunLimiter(t *testing.T, impl Limiters) {
 		}
 	})
 
+	t.Run("ARefusalForgetsNothing", func(t *testing.T) {
+		// A refusal under one rate keeps the entries another rate of the
+		// same key still counts.
+		a, b := impl.New(t)
+		k := key(t, "k")
+		const w = 300 * time.Millisecond
+		burst := ratelimit.Rate{Limit: 2, Burst: 2, Window: w} // 4 in any two windows
+		plain := ratelimit.Rate{Limit: 2, Window: w}
+		start := time.Now()
+		require.True(t, allow(t, a, k, burst).Allowed)
+		require.True(t, allow(t, b, k, burst).Allowed)
+		time.Sleep(time.Until(start.Add(150 * time.Millisecond)))
+		require.True(t, allow(t, a, k, burst).Allowed)
+		require.True(t, allow(t, b, k, burst).Allowed)
+		time.Sleep(time.Until(start.Add(w + 60*time.Millisecond)))
+		require.False(t, allow(t, a, k, plain).Allowed, "two in the last window")
+		require.False(t, allow(t, b, k, burst).Allowed, "still four in the last two windows")
+	})
+
 	t.Run("KeysAreIsolated", func(t *testing.T) {
 		a, b := impl.New(t)
 		k1, k2 := key(t, "one"), key(t, "two")
@@ -173,10 +193,17 @@ func RunLimiter(t *testing.T, impl Limiters) {
 			{Limit: -1, Window: time.Second},
 			{Limit: 1, Window: 0},
 			{Limit: 1, Window: time.Second, Burst: -1},
+			// Overflows: Limit+Burst, m*Limit, m*Window.
+			{Limit: math.MaxInt, Window: time.Second, Burst: 1},
+			{Limit: math.MaxInt, Window: time.Second, Burst: 2},
+			{Limit: math.MaxInt/2 + 1, Window: time.Second, Burst: 1},
+			{Limit: 1, Window: time.Hour, Burst: math.MaxInt / 2},
 		} {
 			_, err := a.Allow(context.Background(), key(t, "k"), rate)
 			assert.ErrorIs(t, err, ratelimit.ErrInvalidRate, "%v", rate)
 		}
+		// The limiter still works afterwards (no lock left held).
+		assert.True(t, allow(t, a, key(t, "after"), ratelimit.PerSecond(1)).Allowed)
 	})
 
 	t.Run("ExactAdmissionUnderConcurrency", func(t *testing.T) {

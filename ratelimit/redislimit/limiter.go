@@ -26,7 +26,7 @@ import (
 // appended and the key gets the window as its time to live: it expires
 // exactly when its newest entry leaves the window. The log thus never
 // holds more entries than the largest quota used for the key in one
-// window. A refusal writes nothing (but see below). With a burst the log
+// window. A refusal leaves the log as it was. With a burst the log
 // keeps the entries of the longer span, and a request is admitted when
 // fewer than its quota are in it and fewer than quota in the window.
 //
@@ -41,10 +41,11 @@ import (
 // when none did and the list is longer than four), RPUSH and PEXPIRE.
 // A log written under a quota on the other side of the packed size (the
 // quota of a key changed) is read in its form, at the cost of one failed
-// GET or LRANGE, and rewritten in the quota's form at its next admission.
-// After the quota of a key shrank, a refusal of a list may drop entries
-// that left the window, and nothing else. A key holding anything else is an
-// error (WRONGTYPE) and is left as it is.
+// GET or LRANGE (and, for a list, an LRANGE of its newest quota entries),
+// and rewritten in the quota's form at its next admission.
+// A refusal changes no log (after the quota of a key shrank, a list's
+// refusal appends and takes back its entry). A key holding anything else is
+// an error (WRONGTYPE) and is left as it is.
 //
 // Time never runs backwards in the log: when the Redis clock is behind the
 // newest entry (after a failover to a server whose clock is behind, or a
@@ -84,9 +85,10 @@ else
 end
 
 if log == nil and packed then
-  -- A list left by a larger quota: read as a packed log, which replaces it
-  -- on the next admission.
-  local entries = redis.call('LRANGE', key, 0, -1)
+  -- A list left by a larger quota: its newest squota entries, all a
+  -- decision of this quota looks at, read as a packed log, which replaces
+  -- the list on the next admission.
+  local entries = redis.call('LRANGE', key, -squota, -1)
   for i = 1, #entries do entries[i] = struct.pack('<d', tonumber(entries[i])) end
   log = table.concat(entries)
 end
@@ -214,15 +216,16 @@ if k == 4 then
 end
 if k > 0 then
   -- Entries left the window, so there is room unless the quota shrank:
-  -- drop them, append, and learn the count from RPUSH.
-  redis.call('LTRIM', key, ({'1', '2', '3', '4'})[k] or tostring(k), '-1')
-  local c = redis.call('RPUSH', key, nowText) - 1
+  -- append, learn the count from RPUSH, and drop them; after a shrink,
+  -- take the entry back and keep the log as it was.
+  local c = redis.call('RPUSH', key, nowText) - 1 - k
   if c < quota then
+    redis.call('LTRIM', key, ({'1', '2', '3', '4'})[k] or tostring(k), '-1')
     redis.call('PEXPIRE', key, ttl)
     return quota - c - 1
   end
   redis.call('RPOP', key)
-  local first = redis.call('LINDEX', key, c - quota)
+  local first = redis.call('LINDEX', key, k + c - quota)
   return {tonumber(first) + window - now, newest + window - now}
 end
 local n = #head

@@ -599,3 +599,38 @@ func TestRunReacquiresLostLease(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, ok, "the re-acquired slot counts")
 }
+
+func TestLimiterLongListUnderASmallQuota(t *testing.T) {
+	// A long list left by a large quota, checked under a small one: the
+	// decision reads the newest entries only, and a refusal keeps the list.
+	t.Parallel()
+	client, prefix := sharedClient(t)
+	ctx := context.Background()
+	now, err := client.Time(ctx).Result()
+	require.NoError(t, err)
+	read := time.Now()
+	var log []int64
+	for i := range 2000 {
+		log = append(log, now.Add(-time.Duration(2000-i)*time.Millisecond).UnixMicro())
+	}
+	writeLog(t, client, prefix+"k", "list", log)
+	l := redislimit.New(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second})
+	res, err := l.Allow(ctx, "k", ratelimit.Rate{Limit: 5, Window: time.Minute})
+	require.NoError(t, err)
+	require.False(t, res.Allowed)
+	// The fifth newest entry was 5 ms old: it leaves the window 60 s - 5 ms
+	// after the clock was read.
+	assert.InDelta(t, time.Minute-5*time.Millisecond-time.Since(read), res.RetryAfter, float64(50*time.Millisecond))
+	got, form := readLog(t, client, prefix+"k")
+	assert.Equal(t, "list", form)
+	assert.Equal(t, log, got, "a refusal keeps the log")
+
+	// Under a quota that admits, the log becomes packed with the entries
+	// of the window that the quota looks at.
+	res, err = l.Allow(ctx, "k", ratelimit.Rate{Limit: 5, Window: 3 * time.Millisecond})
+	require.NoError(t, err)
+	require.True(t, res.Allowed)
+	got, form = readLog(t, client, prefix+"k")
+	assert.Equal(t, "packed", form)
+	assert.LessOrEqual(t, len(got), 5)
+}

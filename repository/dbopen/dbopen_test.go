@@ -245,3 +245,28 @@ func TestSQLiteLowerFoldsUnicode(t *testing.T) {
 	require.NoError(t, db.QueryRow(`SELECT lower('Émile') LIKE lower('%ÉMI%')`).Scan(&match))
 	assert.True(t, match)
 }
+
+func TestSQLiteLowerKeepsTheBuiltInTextForms(t *testing.T) {
+	db, err := dbopen.Open(context.Background(), "sqlite::memory:", dbopen.Config{})
+	require.NoError(t, err)
+	defer db.Close()
+	for query, want := range map[string]string{
+		`SELECT lower(3.0)`:                     "3.0",
+		`SELECT lower(0.1 + 0.2)`:               "0.3",
+		`SELECT lower(1e100)`:                   "1.0e+100",
+		`SELECT lower(-2.5)`:                    "-2.5",
+		`SELECT lower(42)`:                      "42",
+		`SELECT lower(x'414243')`:               "abc",
+		`SELECT lower(CAST(x'C9FF41' AS TEXT))`: "\xc9\xffa",
+	} {
+		var got string
+		require.NoError(t, db.QueryRow(query).Scan(&got), query)
+		assert.Equal(t, want, got, query)
+		// upper() is still the built-in: both agree on the text form.
+		if !strings.Contains(query, "x'") {
+			var up string
+			require.NoError(t, db.QueryRow(strings.Replace(query, "lower", "upper", 1)).Scan(&up), query)
+			assert.Equal(t, strings.ToUpper(want), up, query)
+		}
+	}
+}
