@@ -93,9 +93,12 @@ if log == nil and packed then
   log = table.concat(entries)
 end
 
+-- n, k, result: the log's length, the entries that left, and the reply,
+-- when a packed log (or none) admits; it is written at the end.
+local n, k, result
 if span > window then
   -- A burst: the general rule, on either form.
-  local n, at
+  local at
   if log ~= nil then
     n = log and #log / 8 or 0
     at = function(i) return struct.unpack('<d', log, 8 * i + 1) end
@@ -117,7 +120,7 @@ if span > window then
     end
     return lo
   end
-  local k = firstAfter(0, now - span)
+  k = firstAfter(0, now - span)
   local c = n - k
   if c >= squota or (c >= quota and at(n - quota) > now - window) then
     local retry = 0
@@ -135,28 +138,16 @@ if span > window then
   local j = n - (squota - quota)
   if j >= k and j < n then reset = math.max(reset, at(j) + span - now) end
   if j == n then reset = span end
-  if log ~= nil and packed then
-    if k > 0 then log = string.sub(log, 8 * k + 1) end
-    redis.call('PSETEX', key, ttl, (log or '') .. struct.pack('<d', now))
-  elseif log ~= nil then
-    -- A larger quota: the log becomes a list.
-    local entries = {}
-    for i = k, n - 1 do entries[#entries + 1] = at(i) end
-    entries[#entries + 1] = now
-    if log then redis.call('DEL', key) end
-    redis.call('RPUSH', key, unpack(entries))
-    redis.call('PEXPIRE', key, ttl)
-  else
+  result = {1, remaining, reset}
+  if log == nil then
     if k > 0 then redis.call('LTRIM', key, k, -1) end
     redis.call('RPUSH', key, now)
     redis.call('PEXPIRE', key, ttl)
+    return result
   end
-  return {1, remaining, reset}
-end
-
-if log ~= nil then
+elseif log ~= nil then
   -- A packed log, or none.
-  local n, k = 0, 0
+  n, k = 0, 0
   if log then
     n = #log / 8
     local newest = struct.unpack('<d', log, #log - 7)
@@ -179,65 +170,69 @@ if log ~= nil then
       return {struct.unpack('<d', log, 8 * (n - quota) + 1) + window - now, newest + window - now}
     end
   end
-  if packed then
-    if k > 0 then log = string.sub(log, 8 * k + 1) end
-    redis.call('PSETEX', key, ttl, (log or '') .. struct.pack('<d', now))
-  else
-    -- A larger quota: the log becomes a list.
-    local entries = {}
-    for i = k, n - 1 do entries[#entries + 1] = struct.unpack('<d', log, 8 * i + 1) end
-    entries[#entries + 1] = now
-    if log then redis.call('DEL', key) end
-    redis.call('RPUSH', key, unpack(entries))
+  result = quota - (n - k) - 1
+else
+  -- A list. Arguments to redis.call are passed as strings, as a Lua number
+  -- costs a printf: nowText is now in decimal, made without one.
+  local nowText = t[1] .. string.sub('000000', #t[2] + 1) .. t[2]
+  head = head or redis.call('LRANGE', key, '0', '3')
+  local newestText = redis.call('LINDEX', key, '-1')
+  local newest = tonumber(newestText)
+  if now < newest then now, nowText = newest, newestText end
+  local cut = now - window
+  -- k: the entries that left the window, found among the oldest four, else
+  -- by bisection.
+  k = 0
+  while k < #head and tonumber(head[k + 1]) <= cut do k = k + 1 end
+  if k == 4 then
+    local lo, hi = 4, redis.call('LLEN', key)
+    while lo < hi do
+      local mid = math.floor((lo + hi) / 2)
+      if tonumber(redis.call('LINDEX', key, mid)) > cut then hi = mid else lo = mid + 1 end
+    end
+    k = lo
+  end
+  if k > 0 then
+    -- Entries left the window, so there is room unless the quota shrank:
+    -- append, learn the count from RPUSH, and drop them; after a shrink,
+    -- take the entry back and keep the log as it was.
+    local c = redis.call('RPUSH', key, nowText) - 1 - k
+    if c < quota then
+      redis.call('LTRIM', key, ({'1', '2', '3', '4'})[k] or tostring(k), '-1')
+      redis.call('PEXPIRE', key, ttl)
+      return quota - c - 1
+    end
+    redis.call('RPOP', key)
+    local first = redis.call('LINDEX', key, k + c - quota)
+    return {tonumber(first) + window - now, newest + window - now}
+  end
+  n = #head
+  if n == 4 then n = redis.call('LLEN', key) end
+  if n < quota then
+    redis.call('RPUSH', key, nowText)
     redis.call('PEXPIRE', key, ttl)
+    return quota - n - 1
   end
-  return quota - (n - k) - 1
-end
-
--- A list. Arguments to redis.call are passed as strings, as a Lua number
--- costs a printf: nowText is now in decimal, made without one.
-local nowText = t[1] .. string.sub('000000', #t[2] + 1) .. t[2]
-head = head or redis.call('LRANGE', key, '0', '3')
-local newestText = redis.call('LINDEX', key, '-1')
-local newest = tonumber(newestText)
-if now < newest then now, nowText = newest, newestText end
-local cut = now - window
--- k: the entries that left the window, found among the oldest four, else
--- by bisection.
-local k = 0
-while k < #head and tonumber(head[k + 1]) <= cut do k = k + 1 end
-if k == 4 then
-  local lo, hi = 4, redis.call('LLEN', key)
-  while lo < hi do
-    local mid = math.floor((lo + hi) / 2)
-    if tonumber(redis.call('LINDEX', key, mid)) > cut then hi = mid else lo = mid + 1 end
-  end
-  k = lo
-end
-if k > 0 then
-  -- Entries left the window, so there is room unless the quota shrank:
-  -- append, learn the count from RPUSH, and drop them; after a shrink,
-  -- take the entry back and keep the log as it was.
-  local c = redis.call('RPUSH', key, nowText) - 1 - k
-  if c < quota then
-    redis.call('LTRIM', key, ({'1', '2', '3', '4'})[k] or tostring(k), '-1')
-    redis.call('PEXPIRE', key, ttl)
-    return quota - c - 1
-  end
-  redis.call('RPOP', key)
-  local first = redis.call('LINDEX', key, k + c - quota)
+  local first = head[1]
+  if n > quota then first = redis.call('LINDEX', key, n - quota) end
   return {tonumber(first) + window - now, newest + window - now}
 end
-local n = #head
-if n == 4 then n = redis.call('LLEN', key) end
-if n < quota then
-  redis.call('RPUSH', key, nowText)
+
+-- A packed log, or none, admitted: written in the quota's form, dropping
+-- the k entries that left.
+if packed then
+  if k > 0 then log = string.sub(log, 8 * k + 1) end
+  redis.call('PSETEX', key, ttl, (log or '') .. struct.pack('<d', now))
+else
+  -- A larger quota: the log becomes a list.
+  local entries = {}
+  for i = k, n - 1 do entries[#entries + 1] = struct.unpack('<d', log, 8 * i + 1) end
+  entries[#entries + 1] = now
+  if log then redis.call('DEL', key) end
+  redis.call('RPUSH', key, unpack(entries))
   redis.call('PEXPIRE', key, ttl)
-  return quota - n - 1
 end
-local first = head[1]
-if n > quota then first = redis.call('LINDEX', key, n - quota) end
-return {tonumber(first) + window - now, newest + window - now}
+return result
 `)
 
 // defaultPackedMax is the most entries a packed log holds (see
