@@ -220,13 +220,7 @@ func TestFlagsAndArguments(t *testing.T) {
 func TestHTTPRateLimit(t *testing.T) {
 	a := startApp(t, map[string]string{"RATE_LIMIT_PER_MINUTE": "5"})
 	tok := a.token(t, "reader") // one request from this IP
-	for i, want := range []string{"4", "3", "2", "1", "0"} {
-		res, body := a.do(t, "POST", "/api/pkg/10", tok, `{"data":{}}`)
-		require.Equal(t, 200, res.StatusCode, "request %d: %s", i, body)
-		assert.Equal(t, want, res.Header.Get("X-RateLimit-Remaining"))
-		assert.Equal(t, "5", res.Header.Get("X-RateLimit-Limit"))
-		assert.Equal(t, `"default";q=5;w=60`, res.Header.Get("RateLimit-Policy"))
-	}
+	spendQuotaOf5(t, a, tok)
 	res, body := a.do(t, "POST", "/api/pkg/10", tok, `{"data":{}}`)
 	assert.Equal(t, 429, res.StatusCode)
 	assert.NotEmpty(t, res.Header.Get("Retry-After"))
@@ -245,12 +239,7 @@ func TestHTTPRateLimit(t *testing.T) {
 func TestHTTPRateLimitBurst(t *testing.T) {
 	a := startApp(t, map[string]string{"RATE_LIMIT_PER_MINUTE": "3", "RATE_LIMIT_BURST": "2"})
 	tok := a.token(t, "reader")
-	for i, want := range []string{"4", "3", "2", "1", "0"} {
-		res, body := a.do(t, "POST", "/api/pkg/10", tok, `{"data":{}}`)
-		require.Equal(t, 200, res.StatusCode, "request %d: %s", i, body)
-		assert.Equal(t, want, res.Header.Get("X-RateLimit-Remaining"))
-		assert.Equal(t, "5", res.Header.Get("X-RateLimit-Limit"))
-		assert.Equal(t, `"default";q=5;w=60`, res.Header.Get("RateLimit-Policy"))
+	for i, res := range spendQuotaOf5(t, a, tok) {
 		// After one request the full quota is back when it leaves the
 		// window; after more, when they leave the two minutes.
 		wantReset := "120"
@@ -262,6 +251,22 @@ func TestHTTPRateLimitBurst(t *testing.T) {
 	res, _ := a.do(t, "POST", "/api/pkg/10", tok, `{"data":{}}`)
 	assert.Equal(t, 429, res.StatusCode)
 	assert.Equal(t, "60", res.Header.Get("Retry-After"), "the burst leaves the window")
+}
+
+// spendQuotaOf5 makes the five PING calls a quota of 5 per minute admits,
+// checks their countdown headers and returns their responses.
+func spendQuotaOf5(t *testing.T, a *app, tok string) []*http.Response {
+	t.Helper()
+	var out []*http.Response
+	for i, want := range []string{"4", "3", "2", "1", "0"} {
+		res, body := a.do(t, "POST", "/api/pkg/10", tok, `{"data":{}}`)
+		require.Equal(t, 200, res.StatusCode, "request %d: %s", i, body)
+		assert.Equal(t, want, res.Header.Get("X-RateLimit-Remaining"))
+		assert.Equal(t, "5", res.Header.Get("X-RateLimit-Limit"))
+		assert.Equal(t, `"default";q=5;w=60`, res.Header.Get("RateLimit-Policy"))
+		out = append(out, res)
+	}
+	return out
 }
 
 func freePort(t *testing.T) int { return testenv.FreePort(t) }

@@ -160,63 +160,64 @@ func writeLog(t *testing.T, client *redis.Client, key, form string, log []int64)
 	require.NoError(t, client.Expire(ctx, key, 10*time.Second).Err())
 }
 
-func TestLimiterMemoryIsBoundedByQuota(t *testing.T) {
+// forEachForm runs f in parallel for each form of the log, with a limiter
+// of that form on the shared Redis under a fresh prefix.
+func forEachForm(t *testing.T, f func(t *testing.T, form string, client *redis.Client, prefix string, l *redislimit.Limiter)) {
 	t.Parallel()
 	for _, form := range logForms {
 		t.Run(form.name, func(t *testing.T) {
 			t.Parallel()
 			client, prefix := sharedClient(t)
-			l := newLimiter(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second}, form.packedMax)
-			rate := ratelimit.Rate{Limit: 5, Burst: 2, Window: time.Minute}
-			for range 50 {
-				_, err := l.Allow(context.Background(), "k", rate)
-				require.NoError(t, err)
-			}
-			log, got := readLog(t, client, prefix+"k")
-			assert.Equal(t, form.name, got)
-			assert.Len(t, log, 7, "one entry per admission in the window")
-			assert.True(t, slices.IsSorted(log), "oldest first")
-			ttl, err := client.PTTL(context.Background(), prefix+"k").Result()
-			require.NoError(t, err)
-			assert.Greater(t, ttl, 119*time.Second, "a burst log lives two windows")
-			assert.LessOrEqual(t, ttl, 2*time.Minute)
+			f(t, form.name, client, prefix, newLimiter(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second}, form.packedMax))
 		})
 	}
 }
 
+func TestLimiterMemoryIsBoundedByQuota(t *testing.T) {
+	forEachForm(t, func(t *testing.T, form string, client *redis.Client, prefix string, l *redislimit.Limiter) {
+		rate := ratelimit.Rate{Limit: 5, Burst: 2, Window: time.Minute}
+		for range 50 {
+			_, err := l.Allow(context.Background(), "k", rate)
+			require.NoError(t, err)
+		}
+		log, got := readLog(t, client, prefix+"k")
+		assert.Equal(t, form, got)
+		assert.Len(t, log, 7, "one entry per admission in the window")
+		assert.True(t, slices.IsSorted(log), "oldest first")
+		ttl, err := client.PTTL(context.Background(), prefix+"k").Result()
+		require.NoError(t, err)
+		assert.Greater(t, ttl, 119*time.Second, "a burst log lives two windows")
+		assert.LessOrEqual(t, ttl, 2*time.Minute)
+	})
+}
+
 func TestLimiterDropsExpiredEntries(t *testing.T) {
-	t.Parallel()
-	for _, form := range logForms {
-		t.Run(form.name, func(t *testing.T) {
-			t.Parallel()
-			client, prefix := sharedClient(t)
-			l := newLimiter(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second}, form.packedMax)
-			rate := ratelimit.Rate{Limit: 5, Window: 300 * time.Millisecond}
-			ctx := context.Background()
-			for range 2 {
-				res, err := l.Allow(ctx, "k", rate)
-				require.NoError(t, err)
-				require.True(t, res.Allowed)
-			}
-			time.Sleep(150 * time.Millisecond)
+	forEachForm(t, func(t *testing.T, form string, client *redis.Client, prefix string, l *redislimit.Limiter) {
+		rate := ratelimit.Rate{Limit: 5, Window: 300 * time.Millisecond}
+		ctx := context.Background()
+		for range 2 {
 			res, err := l.Allow(ctx, "k", rate)
 			require.NoError(t, err)
 			require.True(t, res.Allowed)
-			assert.Equal(t, 2, res.Remaining)
-			log, _ := readLog(t, client, prefix+"k")
-			require.Len(t, log, 3)
+		}
+		time.Sleep(150 * time.Millisecond)
+		res, err := l.Allow(ctx, "k", rate)
+		require.NoError(t, err)
+		require.True(t, res.Allowed)
+		assert.Equal(t, 2, res.Remaining)
+		log, _ := readLog(t, client, prefix+"k")
+		require.Len(t, log, 3)
 
-			// The first two leave the window; the next admission drops them.
-			time.Sleep(200 * time.Millisecond)
-			res, err = l.Allow(ctx, "k", rate)
-			require.NoError(t, err)
-			require.True(t, res.Allowed)
-			assert.Equal(t, 3, res.Remaining, "the first two are no longer counted")
-			log, _ = readLog(t, client, prefix+"k")
-			require.Len(t, log, 2)
-			assert.Less(t, log[0], log[1])
-		})
-	}
+		// The first two leave the window; the next admission drops them.
+		time.Sleep(200 * time.Millisecond)
+		res, err = l.Allow(ctx, "k", rate)
+		require.NoError(t, err)
+		require.True(t, res.Allowed)
+		assert.Equal(t, 3, res.Remaining, "the first two are no longer counted")
+		log, _ = readLog(t, client, prefix+"k")
+		require.Len(t, log, 2)
+		assert.Less(t, log[0], log[1])
+	})
 }
 
 func TestLimiterCountsExactlyWithManyExpired(t *testing.T) {
@@ -271,78 +272,66 @@ func TestLimiterRefusalAfterQuotaShrank(t *testing.T) {
 	// Five in the window, two that left it, and a quota of 3: refused, with
 	// the hints of the entry that must leave; the entries in the window
 	// stay as they were.
-	t.Parallel()
-	for _, form := range logForms {
-		t.Run(form.name, func(t *testing.T) {
-			t.Parallel()
-			client, prefix := sharedClient(t)
-			l := newLimiter(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second}, form.packedMax)
-			now, err := client.Time(context.Background()).Result()
-			require.NoError(t, err)
-			log := []int64{now.Add(-time.Minute).UnixMicro(), now.Add(-time.Minute).UnixMicro() + 1}
-			var inside []int64
-			for i := range 5 {
-				inside = append(inside, now.Add(-time.Second).UnixMicro()+int64(i)*100000)
-			}
-			writeLog(t, client, prefix+"k", form.name, append(log, inside...))
+	forEachForm(t, func(t *testing.T, form string, client *redis.Client, prefix string, l *redislimit.Limiter) {
+		now, err := client.Time(context.Background()).Result()
+		require.NoError(t, err)
+		log := []int64{now.Add(-time.Minute).UnixMicro(), now.Add(-time.Minute).UnixMicro() + 1}
+		var inside []int64
+		for i := range 5 {
+			inside = append(inside, now.Add(-time.Second).UnixMicro()+int64(i)*100000)
+		}
+		writeLog(t, client, prefix+"k", form, append(log, inside...))
 
-			res, err := l.Allow(context.Background(), "k", ratelimit.Rate{Limit: 3, Window: 10 * time.Second})
-			require.NoError(t, err)
-			require.False(t, res.Allowed)
-			assert.Equal(t, 0, res.Remaining)
-			// The third newest (made 1 s - 200 ms ago) must leave first.
-			assert.InDelta(t, 9200*time.Millisecond, res.RetryAfter, float64(300*time.Millisecond))
-			assert.InDelta(t, 9400*time.Millisecond, res.ResetAfter, float64(300*time.Millisecond))
-			got, _ := readLog(t, client, prefix+"k")
-			var kept []int64
-			for _, e := range got {
-				if e > now.Add(-10*time.Second).UnixMicro() {
-					kept = append(kept, e)
-				}
+		res, err := l.Allow(context.Background(), "k", ratelimit.Rate{Limit: 3, Window: 10 * time.Second})
+		require.NoError(t, err)
+		require.False(t, res.Allowed)
+		assert.Equal(t, 0, res.Remaining)
+		// The third newest (made 1 s - 200 ms ago) must leave first.
+		assert.InDelta(t, 9200*time.Millisecond, res.RetryAfter, float64(300*time.Millisecond))
+		assert.InDelta(t, 9400*time.Millisecond, res.ResetAfter, float64(300*time.Millisecond))
+		got, _ := readLog(t, client, prefix+"k")
+		var kept []int64
+		for _, e := range got {
+			if e > now.Add(-10*time.Second).UnixMicro() {
+				kept = append(kept, e)
 			}
-			assert.Equal(t, inside, kept)
-		})
-	}
+		}
+		assert.Equal(t, inside, kept)
+	})
 }
 
 func TestLimiterQuotaChangeForAKey(t *testing.T) {
-	t.Parallel()
-	for _, form := range logForms {
-		t.Run(form.name, func(t *testing.T) {
-			t.Parallel()
-			client, prefix := sharedClient(t)
-			l := newLimiter(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second}, form.packedMax)
-			const w = 2 * time.Second
-			ctx := context.Background()
-			allow := func(limit int) ratelimit.Result {
-				t.Helper()
-				res, err := l.Allow(ctx, "k", ratelimit.Rate{Limit: limit, Window: w})
-				require.NoError(t, err)
-				return res
-			}
-			require.True(t, allow(5).Allowed)
-			time.Sleep(100 * time.Millisecond)
-			require.True(t, allow(5).Allowed)
-			second := time.Now()
-			require.True(t, allow(5).Allowed)
+	forEachForm(t, func(t *testing.T, form string, client *redis.Client, prefix string, l *redislimit.Limiter) {
+		const w = 2 * time.Second
+		ctx := context.Background()
+		allow := func(limit int) ratelimit.Result {
+			t.Helper()
+			res, err := l.Allow(ctx, "k", ratelimit.Rate{Limit: limit, Window: w})
+			require.NoError(t, err)
+			return res
+		}
+		require.True(t, allow(5).Allowed)
+		time.Sleep(100 * time.Millisecond)
+		require.True(t, allow(5).Allowed)
+		second := time.Now()
+		require.True(t, allow(5).Allowed)
 
-			// Three admitted in the window: a quota of 2 refuses until the
-			// second of them leaves the window.
-			res := allow(2)
-			assert.False(t, res.Allowed)
-			assert.Equal(t, 2, res.Limit)
-			assert.InDelta(t, w-time.Since(second), res.RetryAfter, float64(60*time.Millisecond))
-			assert.InDelta(t, w, res.ResetAfter, float64(60*time.Millisecond))
-			log, _ := readLog(t, client, prefix+"k")
-			require.Len(t, log, 3, "a refusal writes nothing")
+		// Three admitted in the window: a quota of 2 refuses until the
+		// second of them leaves the window.
+		res := allow(2)
+		assert.False(t, res.Allowed)
+		assert.Equal(t, 2, res.Limit)
+		assert.InDelta(t, w-time.Since(second), res.RetryAfter, float64(60*time.Millisecond))
+		assert.InDelta(t, w, res.ResetAfter, float64(60*time.Millisecond))
+		log, _ := readLog(t, client, prefix+"k")
+		require.Len(t, log, 3, "a refusal writes nothing")
 
-			// A quota of 4 admits one more.
-			res = allow(4)
-			assert.True(t, res.Allowed)
-			assert.Equal(t, 0, res.Remaining)
-			assert.False(t, allow(4).Allowed)
-		})
-	}
+		// A quota of 4 admits one more.
+		res = allow(4)
+		assert.True(t, res.Allowed)
+		assert.Equal(t, 0, res.Remaining)
+		assert.False(t, allow(4).Allowed)
+	})
 }
 
 func TestLimiterLogFormFollowsTheQuota(t *testing.T) {
@@ -454,38 +443,32 @@ func TestLimiterLeavesOtherDataAlone(t *testing.T) {
 }
 
 func TestLimiterClockBehindTheLog(t *testing.T) {
-	t.Parallel()
-	for _, form := range logForms {
-		t.Run(form.name, func(t *testing.T) {
-			t.Parallel()
-			client, prefix := sharedClient(t)
-			l := newLimiter(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second}, form.packedMax)
-			ctx := context.Background()
-			// The log's newest entry is 5 s ahead of the Redis clock, as
-			// after a failover to a server whose clock is 5 s behind.
-			now, err := client.Time(ctx).Result()
-			require.NoError(t, err)
-			ahead := now.Add(5 * time.Second).UnixMicro()
-			writeLog(t, client, prefix+"k", form.name, []int64{ahead})
+	forEachForm(t, func(t *testing.T, form string, client *redis.Client, prefix string, l *redislimit.Limiter) {
+		ctx := context.Background()
+		// The log's newest entry is 5 s ahead of the Redis clock, as
+		// after a failover to a server whose clock is 5 s behind.
+		now, err := client.Time(ctx).Result()
+		require.NoError(t, err)
+		ahead := now.Add(5 * time.Second).UnixMicro()
+		writeLog(t, client, prefix+"k", form, []int64{ahead})
 
-			rate := ratelimit.Rate{Limit: 2, Window: time.Second}
-			res, err := l.Allow(ctx, "k", rate)
-			require.NoError(t, err)
-			require.True(t, res.Allowed)
-			assert.Equal(t, 0, res.Remaining)
-			assert.Equal(t, time.Second, res.ResetAfter)
+		rate := ratelimit.Rate{Limit: 2, Window: time.Second}
+		res, err := l.Allow(ctx, "k", rate)
+		require.NoError(t, err)
+		require.True(t, res.Allowed)
+		assert.Equal(t, 0, res.Remaining)
+		assert.Equal(t, time.Second, res.ResetAfter)
 
-			// Time is taken as the newest entry's: the log stays ordered
-			// and the hints never exceed the window.
-			res, err = l.Allow(ctx, "k", rate)
-			require.NoError(t, err)
-			require.False(t, res.Allowed)
-			assert.Equal(t, time.Second, res.RetryAfter)
-			assert.Equal(t, time.Second, res.ResetAfter)
-			log, _ := readLog(t, client, prefix+"k")
-			assert.Equal(t, []int64{ahead, ahead}, log)
-		})
-	}
+		// Time is taken as the newest entry's: the log stays ordered
+		// and the hints never exceed the window.
+		res, err = l.Allow(ctx, "k", rate)
+		require.NoError(t, err)
+		require.False(t, res.Allowed)
+		assert.Equal(t, time.Second, res.RetryAfter)
+		assert.Equal(t, time.Second, res.ResetAfter)
+		log, _ := readLog(t, client, prefix+"k")
+		assert.Equal(t, []int64{ahead, ahead}, log)
+	})
 }
 
 func TestLocalCacheSparesRedis(t *testing.T) {
