@@ -1,6 +1,6 @@
 // Package repository gives typed data access over bun: Repository[T] with
 // Get, First, List, Create, Update, Delete, Exists, Count and Paginate for a
-// bun model T, composable filters, pagination as PROTOCOL.md 1.4 defines
+// bun model T, composable filters, pagination as docs/protocol.md 1.4 defines
 // it, and transactions that commands can share.
 //
 // # Errors

@@ -6,7 +6,7 @@ import (
 	"github.com/pkgroute/pkgroute/internal/errkind"
 )
 
-// Pagination limits (PROTOCOL.md 1.4).
+// Pagination limits (docs/protocol.md 1.4).
 const (
 	// DefaultPerPage is the page size when a Page gives none.
 	DefaultPerPage = 20

@@ -185,7 +185,7 @@ func (r *Repository[T]) Count(ctx context.Context, filters ...Filter) (int, erro
 }
 
 // Paginate returns one page of the rows that match filters, ordered by
-// primary key, as PROTOCOL.md 1.4 describes: offset mode when p.Cursor is
+// primary key, as docs/protocol.md 1.4 describes: offset mode when p.Cursor is
 // nil, cursor (keyset) mode otherwise. Bad page numbers or sizes are
 // ErrInvalidPage, bad cursors ErrInvalidCursor.
 func (r *Repository[T]) Paginate(ctx context.Context, p Page, filters ...Filter) (Result[T], error) {

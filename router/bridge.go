@@ -14,7 +14,7 @@ import (
 	"github.com/pkgroute/pkgroute/auth"
 )
 
-// Bridge returns the HTTP package bridge of PROTOCOL.md section 2: mounted
+// Bridge returns the HTTP package bridge of docs/protocol.md section 2: mounted
 // at "POST /api/pkg/{pkg_id}", it reads {"req_id"?, "data"} from the body,
 // runs the package through the same pipeline as the WebSocket transport
 // (with the principal of auth.FromContext, nil when anonymous) and answers

@@ -106,7 +106,7 @@ func (r *PackageRouter[T]) serveChecked(ctx context.Context, req *Request[T]) (r
 	return rt.handler.ServePackage(ctx, req)
 }
 
-// Encode writes the response envelope of PROTOCOL.md section 1.3: pkg_id,
+// Encode writes the response envelope of docs/protocol.md section 1.3: pkg_id,
 // req_id, status_code, meta, data, in this order. meta is resp.Meta on a
 // success of a package registered with Paginated, and null otherwise. When
 // resp cannot be encoded (an encoding error, or a panic in a MarshalJSON
@@ -154,7 +154,7 @@ func appendEnvelope[T ID](buf []byte, pkg T, reqID uuid.UUID, resp Response) ([]
 }
 
 // EncodePush writes a server push: exactly pkg_id, the zero UUID as req_id,
-// and data (PROTOCOL.md section 1.5).
+// and data (docs/protocol.md section 1.5).
 func EncodePush[T ID](pkg T, data any) ([]byte, error) {
 	buf := make([]byte, 0, 128)
 	buf = append(buf, `{"pkg_id":`...)

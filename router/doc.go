@@ -1,6 +1,6 @@
 // Package router is the transport-independent core of pkgroute: a
 // PackageRouter maps integer package ids (pkg_id) to handlers, and Dispatch
-// turns a raw request envelope into a response envelope (PROTOCOL.md
+// turns a raw request envelope into a response envelope (docs/protocol.md
 // sections 1.2-1.4).
 //
 // The pipeline of one request: strict envelope parse (unknown fields,

@@ -10,7 +10,7 @@ import (
 // StatusCode is the status_code of a response envelope.
 type StatusCode int
 
-// The status codes of PROTOCOL.md section 1.3.
+// The status codes of docs/protocol.md section 1.3.
 const (
 	StatusOK               StatusCode = 0 // success
 	StatusError            StatusCode = 1 // failure that is not the client's input
@@ -59,7 +59,7 @@ type Request[T ID] struct {
 }
 
 // Response is what a handler produces. Transports encode it as the response
-// envelope of PROTOCOL.md section 1.3.
+// envelope of docs/protocol.md section 1.3.
 type Response struct {
 	// Status is the status_code.
 	Status StatusCode
@@ -74,7 +74,7 @@ type Response struct {
 	Err error
 }
 
-// Metadata is the pagination metadata of PROTOCOL.md section 1.4.
+// Metadata is the pagination metadata of docs/protocol.md section 1.4.
 type Metadata struct {
 	Page       int     `json:"page"`
 	PerPage    int     `json:"per_page"`

@@ -34,7 +34,7 @@ type envelope struct {
 
 var emptyObject = json.RawMessage("{}")
 
-// parseEnvelope parses b strictly (PROTOCOL.md section 1.2). On error it
+// parseEnvelope parses b strictly (docs/protocol.md section 1.2). On error it
 // still reports pkg_id and req_id when they can be read, wherever they are
 // in the object, so that the reply can echo them.
 func parseEnvelope(b []byte) envelope {

@@ -14,7 +14,7 @@ import (
 )
 
 // TestMetricNames drives some traffic and checks that the scrape parses and
-// carries the metric names of PROTOCOL.md section 4.
+// carries the metric names of docs/protocol.md section 4.
 func TestMetricNames(t *testing.T) {
 	a := startApp(t, map[string]string{"DATABASE_URL": testenv.PostgresURL(t), "AUDIT_BATCH_TIMEOUT": "20ms"})
 	tok := a.token(t, "writer")

@@ -57,7 +57,7 @@ const (
 		`"filters":{"type":"object","properties":{"id":` + idSchema + `,"name":{"type":"string"}},"additionalProperties":false},` +
 		`"page":{"type":"integer"},"per_page":{"type":"integer","minimum":1,"maximum":1000},` +
 		`"cursor":{"type":"string","maxLength":1024}},"additionalProperties":false,` +
-		// In cursor mode page is ignored (PROTOCOL.md 1.4); in offset mode it
+		// In cursor mode page is ignored (docs/protocol.md 1.4); in offset mode it
 		// starts at 1.
 		`"if":{"required":["cursor"]},"else":{"properties":{"page":{"minimum":1}}}}`
 

@@ -24,7 +24,7 @@ func waitClose(t *testing.T, c *wstest.Client) *websocket.CloseError {
 	return ce
 }
 
-// TestWebSocketProtocolRows drives the WebSocket rows of PROTOCOL.md
+// TestWebSocketProtocolRows drives the WebSocket rows of docs/protocol.md
 // against the running service.
 func TestWebSocketProtocolRows(t *testing.T) {
 	iss, env := keycloakEnv(t)

@@ -12,7 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Defaults of Config (PROTOCOL.md section 1).
+// Defaults of Config (docs/protocol.md section 1).
 const (
 	DefaultAuthTimeout           = 5 * time.Second
 	DefaultExpiryLeeway          = 30 * time.Second
@@ -132,7 +132,7 @@ type Config struct {
 
 	// Logger receives connection errors; nil discards.
 	Logger *slog.Logger
-	// Registerer receives the ws_* metrics of PROTOCOL.md section 4; nil
+	// Registerer receives the ws_* metrics of docs/protocol.md section 4; nil
 	// means no metrics.
 	Registerer prometheus.Registerer
 	// LimitMetrics counts refusals in rate_limit_hits_total (limit types

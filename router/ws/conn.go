@@ -21,7 +21,7 @@ import (
 	"github.com/pkgroute/pkgroute/router"
 )
 
-// Close codes of PROTOCOL.md section 1.6 that gorilla/websocket has no
+// Close codes of docs/protocol.md section 1.6 that gorilla/websocket has no
 // name for, and the reasons the contract fixes.
 const (
 	CloseUnauthorized = 4001

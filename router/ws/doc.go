@@ -1,4 +1,4 @@
-// Package ws is the WebSocket transport of pkgroute (PROTOCOL.md section
+// Package ws is the WebSocket transport of pkgroute (docs/protocol.md section
 // 1): an http.Handler that turns each connection into a stream of
 // PackageRouter dispatches, a hub that pushes to connections, fan-out of
 // pushes across instances through a Broker, and a graceful drain.
