@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pkgroute/pkgroute/audit"
+	"github.com/pkgroute/pkgroute/audit/auditbun"
 	"github.com/pkgroute/pkgroute/internal/testenv"
 	"github.com/stretchr/testify/require"
 )
@@ -36,7 +37,7 @@ func BenchmarkLoggerPostgres(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			ctx := context.Background()
 			db := openPostgres(b, testenv.PostgresURL(b))
-			sink := audit.NewBunSink(db, audit.BunConfig{})
+			sink := auditbun.New(db, auditbun.Config{})
 			require.NoError(b, sink.CreateTable(ctx))
 			cfg := bc.cfg
 			cfg.Sink, cfg.Policy = sink, audit.Block

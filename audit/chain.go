@@ -18,7 +18,7 @@ import (
 // and "" when there is none), so that a Logger continues the chain where the
 // previous process left it. The head should be stored apart from the
 // entries and updated atomically with each chained write, so that deleting
-// the last entries neither moves it nor goes unnoticed (BunSink does so). A
+// the last entries neither moves it nor goes unnoticed (auditbun.Sink does so). A
 // chained table has a single writing Logger.
 type ChainSink interface {
 	Sink

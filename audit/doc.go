@@ -13,11 +13,10 @@
 // carry client-generated ids and sinks ignore ids they already hold, so a
 // batch retried after an ambiguous failure is not stored twice.
 //
-// BunSink stores entries in the user_actions table of PostgreSQL or SQLite
-// (the head of the hash chain in user_actions_chain_head) and answers
-// queries (Query, Get), retention (Prune) and, when the Logger chains
-// entries, verification of the hash chain (Verify). SlogSink writes
-// entries as log records.
+// SlogSink writes entries as log records. The SQL sink, for PostgreSQL and
+// SQLite, is in package audit/auditbun (so that programs that do not store
+// entries in SQL do not link bun): it also answers queries, retention and
+// verification of the hash chain.
 //
 // Entries are redacted before they are queued: values under sensitive keys
 // of the request data (a listed key, or a key ending in one, such as

@@ -2,17 +2,21 @@ package audit_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/pkgroute/pkgroute/audit"
+	"github.com/pkgroute/pkgroute/audit/auditbun"
 	"github.com/pkgroute/pkgroute/internal/testenv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
 )
 
 // Conservation under faults: two loggers write to their own tables of the
@@ -26,9 +30,18 @@ const faultRate = 1000 // entries per second and logger
 type faultLogger struct {
 	name  string
 	queue int
-	sink  *audit.BunSink
+	sink  *auditbun.Sink
 	l     *audit.Logger
 	done  chan error
+}
+
+func openPostgres(t testing.TB, url string) *bun.DB {
+	t.Helper()
+	sqldb, err := sql.Open("pgx", url)
+	require.NoError(t, err)
+	db := bun.NewDB(sqldb, pgdialect.New())
+	t.Cleanup(func() { _ = db.Close() })
+	return db
 }
 
 func withParam(url, kv string) string {
@@ -44,7 +57,7 @@ func runFault(t *testing.T, url string, fault func(t *testing.T, db *bun.DB)) {
 	db.SetMaxOpenConns(6)
 	loggers := []*faultLogger{{name: "large", queue: 100_000}, {name: "small", queue: 1000}}
 	for _, fl := range loggers {
-		fl.sink = audit.NewBunSink(db, audit.BunConfig{Table: "audit_" + fl.name})
+		fl.sink = auditbun.New(db, auditbun.Config{Table: "audit_" + fl.name})
 		// The short connect timeout is for the outage; a just started server
 		// on a loaded machine may need a few tries.
 		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
@@ -175,7 +188,7 @@ func TestFaultGracefulCloseUnderLoad(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := openPostgres(t, testenv.PostgresURL(t))
-	sink := audit.NewBunSink(db, audit.BunConfig{})
+	sink := auditbun.New(db, auditbun.Config{})
 	require.NoError(t, sink.CreateTable(ctx))
 	l := audit.New(audit.Config{Sink: sink, QueueSize: 100_000, Policy: audit.Wait})
 	done := make(chan error, 1)

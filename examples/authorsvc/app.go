@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/pkgroute/pkgroute/audit"
+	"github.com/pkgroute/pkgroute/audit/auditbun"
 	"github.com/pkgroute/pkgroute/auth"
 	"github.com/pkgroute/pkgroute/auth/authtest"
 	"github.com/pkgroute/pkgroute/auth/keycloak"
@@ -110,7 +111,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	var background []func(context.Context) error
 	var auditLog *audit.Logger
-	auditSink := audit.NewBunSink(db, audit.BunConfig{})
+	auditSink := auditbun.New(db, auditbun.Config{})
 	// The table exists even with the audit log off: /audit-logs still
 	// answers (with the entries of earlier runs).
 	if err := auditSink.CreateTable(ctx); err != nil {

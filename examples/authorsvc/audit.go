@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pkgroute/pkgroute/audit"
+	"github.com/pkgroute/pkgroute/audit/auditbun"
 	"github.com/pkgroute/pkgroute/auth"
 	"github.com/pkgroute/pkgroute/middleware"
 	"github.com/pkgroute/pkgroute/router"
@@ -126,17 +127,17 @@ func wsAuditEvents(l *audit.Logger, pkgs *router.PackageRouter[PkgID], countRefu
 }
 
 // auditRoutes serve the audit trail to admins.
-func auditRoutes(sink *audit.BunSink) []httpRoute {
+func auditRoutes(sink *auditbun.Sink) []httpRoute {
 	return []httpRoute{
 		{pattern: "GET /audit-logs", roles: []string{roleAdmin}, handler: listAuditHTTP(sink)},
 		{pattern: "GET /audit-logs/{id}", roles: []string{roleAdmin}, handler: getAuditHTTP(sink)},
 	}
 }
 
-func listAuditHTTP(sink *audit.BunSink) http.HandlerFunc {
+func listAuditHTTP(sink *auditbun.Sink) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		f := audit.Filter{
+		f := auditbun.Filter{
 			UserID:     q.Get("user_id"),
 			Username:   q.Get("username"),
 			ActionType: q.Get("action_type"),
@@ -182,7 +183,7 @@ func listAuditHTTP(sink *audit.BunSink) http.HandlerFunc {
 	}
 }
 
-func getAuditHTTP(sink *audit.BunSink) http.HandlerFunc {
+func getAuditHTTP(sink *auditbun.Sink) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		e, err := sink.Get(r.Context(), r.PathValue("id"))
 		if err != nil {

@@ -133,3 +133,21 @@ func TestAllowedForTable(t *testing.T) {
 		require.Equal(t, tc.ok, ok, "%s -> %s", tc.pkg, tc.dep)
 	}
 }
+
+// TestAuditLinksNoSQL checks that logging audit entries (package audit and
+// the router's audit middleware) does not link bun or a database driver:
+// the SQL sink lives in audit/auditbun.
+func TestAuditLinksNoSQL(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", module+"/audit", module+"/router/routermw").Output()
+	require.NoError(t, err)
+	for _, dep := range strings.Fields(string(out)) {
+		if dep == "database/sql" { // database/sql/driver comes with uuid
+			t.Errorf("audit or router/routermw links %s", dep)
+		}
+		for _, banned := range []string{"github.com/uptrace/bun", "github.com/jackc/pgx", "modernc.org/sqlite"} {
+			if within(dep, banned) {
+				t.Errorf("audit or router/routermw links %s", dep)
+			}
+		}
+	}
+}
