@@ -1,18 +1,17 @@
 package journal
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
+	"runtime"
+	"sort"
 	"sync"
 	"time"
 
@@ -95,9 +94,10 @@ type Config struct {
 	// SegmentBytes is the size after which the journal starts a new
 	// segment file; default 64 MiB. A segment can exceed it by one write.
 	SegmentBytes int64
-	// CacheBytes bounds the recent records (by encoded size) kept decoded
-	// in memory so that Peek does not read them back from the files;
-	// default 16 MiB. Entries not yet written are always kept.
+	// CacheBytes bounds the recent records kept in memory (encoded, in
+	// chunks of CacheBytes/16 between 4 KiB and 1 MiB) so that Peek does
+	// not read them back from the files; default 16 MiB. Records not yet
+	// written and the chunk being filled are always kept.
 	CacheBytes int64
 	// Head returns the head of the hash chain when the journal has never
 	// held a chained entry (usually the sink's chain head). Nil means no
@@ -203,19 +203,20 @@ type Journal struct {
 	// Owned by the flusher.
 	active     segmentFile
 	activeSize int64
-	activeNext uint64 // position after the active segment's last record
-	dirty      bool   // written and not fsynced
-	fwritten   uint64 // last position written
+	activeNext uint64   // position after the active segment's last record
+	dirty      bool     // written and not fsynced
+	fwritten   uint64   // last position written
+	scratch    []byte   // joins the records of several chunks into one write
+	ranges     [][]byte // the parts of chunks to write
 
 	// readMu serializes Peek and Ack; it is taken before mu.
 	readMu  sync.Mutex
 	ra      []item // entries read back from files, positions raStart...
 	raStart uint64
 	rd      reader
+	peekBuf []byte
 
 	mu         sync.Mutex
-	staged     []byte // frames appended and not written yet
-	spare      []byte
 	next       uint64 // position of the next entry appended
 	nextByte   uint64 // journal byte offset after the last record appended
 	written    uint64 // last position written
@@ -224,10 +225,11 @@ type Journal struct {
 	ackedByte  uint64
 	ackHead    chainHead // head of the chain among the acknowledged entries
 	head       chainHead // head of the chain among all entries appended
-	cache      []item    // cache[cacheHead:] are the positions cacheStart...
-	cacheHead  int
+	chunks     []*chunk  // records cacheStart...next-1: staged, then cached
+	free       []*chunk  // evicted chunks, for reuse
 	cacheStart uint64
 	cacheBytes int64
+	chunkSize  int
 	segs       []segInfo
 	err        error // the write that failed; sticky
 	closed     bool
@@ -264,7 +266,8 @@ func Open(ctx context.Context, dir string, cfg Config) (*Journal, error) {
 	j := &Journal{
 		dir: dir, cfg: cfg, log: cfg.Logger, lock: lock,
 		kick: make(chan struct{}, 1), quit: make(chan struct{}), stopped: make(chan struct{}),
-		progress: make(chan struct{}),
+		progress:  make(chan struct{}),
+		chunkSize: int(min(max(cfg.CacheBytes/16, minChunkSize), maxChunkSize)),
 	}
 	if err := j.load(ctx); err != nil {
 		if j.active != nil {
@@ -345,7 +348,7 @@ func (j *Journal) load(ctx context.Context) error {
 			if e.Hash != "" {
 				head = chainHead{seq: e.Seq, hash: e.Hash, ok: true}
 			}
-			j.pushCache(item{e: e, end: base + uint64(off+size-segHeaderSize), size: uint32(size)}, pos)
+			j.cacheFrame(data[off:off+size], pos, base+uint64(off+size-segHeaderSize))
 			j.evictLocked()
 			j.stats.Replayed++
 			return nil
@@ -383,9 +386,7 @@ func (j *Journal) load(ctx context.Context) error {
 		j.active, j.activeSize, j.activeNext = j.wrap(f), int64(lastEnd), j.next
 	}
 	j.written, j.durable, j.fwritten = j.next-1, j.next-1, j.next-1
-	if j.cacheHead == len(j.cache) {
-		j.cache, j.cacheHead, j.cacheStart = nil, 0, j.next
-	}
+	j.evictLocked()
 	switch {
 	case head.ok:
 		j.head = head
@@ -434,6 +435,7 @@ func (j *Journal) wrap(f *os.File) segmentFile {
 // encoder is the scratch space of one Append.
 type encoder struct {
 	frames []byte
+	ends   []int
 	crcs   []uint32
 }
 
@@ -447,8 +449,10 @@ var encoders = sync.Pool{New: func() any { return new(encoder) }}
 func (j *Journal) Append(entries ...audit.Entry) (uint64, error) {
 	enc := encoders.Get().(*encoder)
 	defer encoders.Put(enc)
-	enc.frames, enc.crcs = enc.frames[:0], enc.crcs[:0]
-	items := make([]item, len(entries))
+	if cap(enc.frames) > 4*maxChunkSize {
+		enc.frames = nil
+	}
+	enc.frames, enc.ends, enc.crcs = enc.frames[:0], enc.ends[:0], enc.crcs[:0]
 	for i := range entries {
 		start := len(enc.frames)
 		enc.frames = append(enc.frames, make([]byte, frameHeaderSize)...)
@@ -459,14 +463,7 @@ func (j *Journal) Append(entries ...audit.Entry) (uint64, error) {
 		}
 		binary.LittleEndian.PutUint32(enc.frames[start:], uint32(len(payload)))
 		enc.crcs = append(enc.crcs, crc32.Checksum(payload, castagnoli))
-		e := entries[i]
-		if e.RequestData != nil {
-			e.RequestData = append(make([]byte, 0, len(e.RequestData)), e.RequestData...)
-		}
-		if e.UserRoles != nil {
-			e.UserRoles = slices.Clone(e.UserRoles)
-		}
-		items[i] = item{e: e, size: uint32(len(enc.frames) - start)}
+		enc.ends = append(enc.ends, len(enc.frames))
 	}
 	j.mu.Lock()
 	switch {
@@ -484,67 +481,30 @@ func (j *Journal) Append(entries ...audit.Entry) (uint64, error) {
 		return 0, fmt.Errorf("%w: journal holds %d bytes of unshipped entries, %d more would exceed %d",
 			audit.ErrFull, held, len(enc.frames), j.cfg.MaxBytes)
 	}
-	wake := len(j.staged) == 0
-	off := 0
-	for i := range items {
-		size := int(items[i].size)
-		frame := enc.frames[off : off+size]
+	wake := j.written+1 == j.next
+	start := 0
+	for i, end := range enc.ends {
+		frame := enc.frames[start:end]
 		binary.LittleEndian.PutUint64(frame[8:16], j.next)
 		sealFrame(frame, enc.crcs[i])
-		off += size
-		j.nextByte += uint64(size)
-		items[i].end = j.nextByte
-		if h := items[i].e.Hash; h != "" {
-			j.head = chainHead{seq: items[i].e.Seq, hash: h, ok: true}
+		j.nextByte += uint64(len(frame))
+		j.cacheFrame(frame, j.next, j.nextByte)
+		if h := entries[i].Hash; h != "" {
+			j.head = chainHead{seq: entries[i].Seq, hash: h, ok: true}
 		}
-		j.pushCache(items[i], j.next)
 		j.next++
+		start = end
 	}
-	j.staged = append(j.staged, enc.frames...)
-	j.stats.Appended += uint64(len(items))
+	j.stats.Appended += uint64(len(entries))
 	pos := j.next - 1
-	j.evictLocked()
 	j.mu.Unlock()
-	if wake && len(items) > 0 {
+	if wake && len(entries) > 0 {
 		select {
 		case j.kick <- struct{}{}:
 		default:
 		}
 	}
 	return pos, nil
-}
-
-// pushCache adds it, at position pos, to the end of the cache.
-func (j *Journal) pushCache(it item, pos uint64) {
-	if j.cacheHead == len(j.cache) {
-		j.cache, j.cacheHead = j.cache[:0], 0
-		j.cacheStart = pos
-	} else if j.cacheHead > 0 && len(j.cache) == cap(j.cache) {
-		n := copy(j.cache, j.cache[j.cacheHead:])
-		clear(j.cache[n:])
-		j.cache, j.cacheHead = j.cache[:n], 0
-	}
-	j.cache = append(j.cache, it)
-	j.cacheBytes += int64(it.size)
-	if len(j.cache)-j.cacheHead == 1 {
-		j.cacheStart = pos
-	}
-}
-
-// evictLocked drops acknowledged entries from the cache, and the oldest
-// written ones while it is over its bound.
-func (j *Journal) evictLocked() {
-	for j.cacheHead < len(j.cache) &&
-		(j.cacheStart <= j.acked || j.cacheBytes > j.cfg.CacheBytes && j.cacheStart <= j.written) {
-		j.cacheBytes -= int64(j.cache[j.cacheHead].size)
-		j.cache[j.cacheHead] = item{}
-		j.cacheHead++
-		j.cacheStart++
-	}
-	if j.cacheHead == len(j.cache) {
-		j.cache, j.cacheHead = j.cache[:0], 0
-		j.cacheStart = j.next
-	}
 }
 
 // broadcastLocked wakes the Sync calls waiting for progress.
@@ -596,28 +556,21 @@ func (j *Journal) run() {
 	}
 	quitting := false
 	for {
+		// Let the producers that are ready append first: a larger group.
+		runtime.Gosched()
 		j.mu.Lock()
-		buf := j.staged
+		ranges := j.stagedLocked()
 		last := j.next - 1
 		endByte := j.nextByte
-		failed := j.err != nil
-		if len(buf) > 0 {
-			j.staged, j.spare = j.spare[:0], nil
-		}
 		j.mu.Unlock()
-		if len(buf) > 0 {
-			var err error
-			if !failed {
-				err = j.write(buf, j.fwritten+1, last, endByte-uint64(len(buf)))
-			}
+		if len(ranges) > 0 {
+			buf := j.join(ranges)
+			err := j.write(buf, j.fwritten+1, last, endByte-uint64(len(buf)))
 			j.mu.Lock()
-			if cap(buf) <= 4<<20 {
-				j.spare = buf[:0]
-			}
 			if err != nil && j.err == nil {
 				j.fail(err)
 			}
-			if !failed && err == nil {
+			if err == nil {
 				j.written = last
 				if j.cfg.Fsync != FsyncBatch {
 					j.durable = last
@@ -643,6 +596,42 @@ func (j *Journal) run() {
 			quitting = true
 		}
 	}
+}
+
+// stagedLocked returns the records not written yet, as parts of chunks
+// (in j.ranges); nothing after a failed write. Only the flusher calls it,
+// with j.mu held. The chunks stay put until the records are written.
+func (j *Journal) stagedLocked() [][]byte {
+	j.ranges = j.ranges[:0]
+	if j.written+1 == j.next || j.err != nil {
+		return nil
+	}
+	first := j.written + 1
+	i := sort.Search(len(j.chunks), func(i int) bool { return j.chunks[i].next() > first })
+	for k, c := range j.chunks[i:] {
+		from := 0
+		if k == 0 {
+			from = c.offset(first)
+		}
+		j.ranges = append(j.ranges, c.buf[from:len(c.buf):len(c.buf)])
+	}
+	return j.ranges
+}
+
+// join returns the ranges in one slice, to be written at once: the only
+// one, or a copy in the flusher's scratch buffer.
+func (j *Journal) join(ranges [][]byte) []byte {
+	if len(ranges) == 1 {
+		return ranges[0]
+	}
+	if cap(j.scratch) > 4*maxChunkSize {
+		j.scratch = nil
+	}
+	j.scratch = j.scratch[:0]
+	for _, r := range ranges {
+		j.scratch = append(j.scratch, r...)
+	}
+	return j.scratch
 }
 
 // fail records the first write error (with j.mu held).
@@ -777,11 +766,28 @@ func (j *Journal) Peek(limit int) ([]audit.Entry, error) {
 		p := from + uint64(len(out))
 		j.mu.Lock()
 		if p >= j.cacheStart {
-			k := min(n-len(out), len(j.cache)-j.cacheHead-int(p-j.cacheStart))
-			for _, it := range j.cache[j.cacheHead+int(p-j.cacheStart):][:k] {
-				out = append(out, it.e)
+			// Copy the records, then decode them without holding j.mu.
+			end := p + uint64(n-len(out))
+			buf := j.peekBuf[:0]
+			for q := p; q < end; {
+				c := j.chunkOf(q)
+				r := min(c.next(), end)
+				buf = append(buf, c.buf[c.offset(q):c.ends[r-1-c.first]]...)
+				q = r
 			}
 			j.mu.Unlock()
+			for len(buf) > 0 {
+				size := frameHeaderSize + int(binary.LittleEndian.Uint32(buf))
+				e, err := decodeEntry(buf[frameHeaderSize:size])
+				if err != nil {
+					return nil, fmt.Errorf("journal: position %d: %w", from+uint64(len(out)), err)
+				}
+				out = append(out, e)
+				buf = buf[size:]
+			}
+			if cap(buf) <= 4*maxChunkSize {
+				j.peekBuf = buf[:0]
+			}
 			break
 		}
 		cs := j.cacheStart
@@ -795,138 +801,6 @@ func (j *Journal) Peek(limit int) ([]audit.Entry, error) {
 		}
 	}
 	return out, nil
-}
-
-// readBack returns the entries at positions from...from+n-1, all
-// written, from the read-ahead or the files (with j.readMu held).
-func (j *Journal) readBack(from uint64, n int) ([]item, error) {
-	if len(j.ra) == 0 || from < j.raStart || from > j.raStart+uint64(len(j.ra)) {
-		clear(j.ra)
-		j.ra, j.raStart = j.ra[:0], from
-	} else if k := int(from - j.raStart); k > 0 {
-		clear(j.ra[:k])
-		j.ra, j.raStart = j.ra[k:], from
-	}
-	for len(j.ra) < n {
-		it, err := j.rd.read(j, j.raStart+uint64(len(j.ra)))
-		if err != nil {
-			return nil, err
-		}
-		j.ra = append(j.ra, it)
-	}
-	return j.ra[:n], nil
-}
-
-// reader reads records sequentially from the segment files.
-type reader struct {
-	f     *os.File
-	br    *bufio.Reader
-	seg   segInfo
-	path  string
-	off   int64  // offset of the next record in f
-	pos   uint64 // its position
-	frame []byte
-}
-
-// read returns the written entry at position pos.
-func (r *reader) read(j *Journal, pos uint64) (item, error) {
-	if r.f == nil || pos < r.pos || pos >= r.seg.next {
-		if err := r.seek(j, pos); err != nil {
-			return item{}, err
-		}
-	}
-	for {
-		it, err := r.readOne()
-		if err != nil {
-			return item{}, err
-		}
-		if r.pos-1 == pos {
-			j.mu.Lock()
-			j.stats.DiskReads++
-			j.mu.Unlock()
-			return it, nil
-		}
-	}
-}
-
-// seek opens the segment holding position pos at its first record.
-func (r *reader) seek(j *Journal, pos uint64) error {
-	j.mu.Lock()
-	i, found := slices.BinarySearchFunc(j.segs, pos, func(s segInfo, p uint64) int {
-		switch {
-		case p < s.first:
-			return 1
-		case p >= s.next:
-			return -1
-		}
-		return 0
-	})
-	var seg segInfo
-	if found {
-		seg = j.segs[i]
-	}
-	j.mu.Unlock()
-	if !found {
-		return fmt.Errorf("%w: position %d is in no segment of %s", ErrCorrupt, pos, j.dir)
-	}
-	if r.f != nil && r.seg.first == seg.first && r.pos <= pos {
-		r.seg = seg // it grew
-		return nil
-	}
-	r.close()
-	r.path = filepath.Join(j.dir, segName(seg.first))
-	f, err := os.Open(r.path)
-	if err != nil {
-		return fmt.Errorf("journal: %w", err)
-	}
-	if _, err := f.Seek(segHeaderSize, io.SeekStart); err != nil {
-		f.Close()
-		return fmt.Errorf("journal: %w", err)
-	}
-	if r.br == nil {
-		r.br = bufio.NewReaderSize(f, 256<<10)
-	} else {
-		r.br.Reset(f)
-	}
-	r.f, r.seg, r.off, r.pos = f, seg, segHeaderSize, seg.first
-	return nil
-}
-
-// readOne reads the record at r.off.
-func (r *reader) readOne() (item, error) {
-	bad := func(err error) (item, error) {
-		return item{}, fmt.Errorf("%w: %s: offset %d (position %d): %w", ErrCorrupt, r.path, r.off, r.pos, err)
-	}
-	r.frame = slices.Grow(r.frame[:0], frameHeaderSize)[:frameHeaderSize]
-	if _, err := io.ReadFull(r.br, r.frame); err != nil {
-		return bad(err)
-	}
-	n := binary.LittleEndian.Uint32(r.frame)
-	if n < minPayload || n > maxPayload {
-		return bad(errors.New("bad record length"))
-	}
-	r.frame = slices.Grow(r.frame, int(n))[:frameHeaderSize+int(n)]
-	if _, err := io.ReadFull(r.br, r.frame[frameHeaderSize:]); err != nil {
-		return bad(err)
-	}
-	payload, pos, size, ok := parseFrame(r.frame)
-	if !ok || pos != r.pos {
-		return bad(errors.New("checksum or position mismatch"))
-	}
-	e, err := decodeEntry(payload)
-	if err != nil {
-		return bad(err)
-	}
-	r.off += int64(size)
-	r.pos++
-	return item{e: e, end: r.seg.base + uint64(r.off-segHeaderSize), size: uint32(size)}, nil
-}
-
-func (r *reader) close() {
-	if r.f != nil {
-		r.f.Close()
-		r.f = nil
-	}
 }
 
 // Ack durably records that the n oldest unshipped entries are shipped (a
@@ -962,16 +836,21 @@ func (j *Journal) Ack(n int) error {
 		j.mu.Lock()
 	}
 	st := state{acked: to, head: j.ackHead}
-	at := func(p uint64) *item {
-		if p >= j.cacheStart {
-			return &j.cache[j.cacheHead+int(p-j.cacheStart)]
-		}
-		return &j.ra[p-j.raStart]
+	if to >= j.cacheStart {
+		c := j.chunkOf(to)
+		st.ackedByte = c.base + uint64(c.ends[to-c.first])
+	} else {
+		st.ackedByte = j.ra[to-j.raStart].end
 	}
-	st.ackedByte = at(to).end
 	for p := to; p >= from; p-- {
-		if it := at(p); it.e.Hash != "" {
-			st.head = chainHead{seq: it.e.Seq, hash: it.e.Hash, ok: true}
+		var h chainHead
+		if p >= j.cacheStart {
+			h.seq, h.hash, h.ok = chainOf(j.chunkOf(p).frame(p)[frameHeaderSize:])
+		} else if e := &j.ra[p-j.raStart].e; e.Hash != "" {
+			h = chainHead{seq: e.Seq, hash: e.Hash, ok: true}
+		}
+		if h.ok {
+			st.head = h
 			break
 		}
 	}
@@ -1030,7 +909,7 @@ func (j *Journal) Stats() Stats {
 	s.Bytes = int64(j.nextByte - j.ackedByte)
 	s.Staged = int(j.next - 1 - j.written)
 	s.Segments = len(j.segs)
-	s.Cached = len(j.cache) - j.cacheHead
+	s.Cached = int(j.next - j.cacheStart)
 	return s
 }
 
