@@ -73,7 +73,8 @@ func (s *Sink) appendHeadConflict(b []byte) []byte {
 }
 
 // appendInsert appends the INSERT statement of entries, with the values
-// quoted by the database's dialect. Empty strings are stored as NULL.
+// quoted by the database's dialect. Empty strings are stored as NULL,
+// except in the NOT NULL columns action_type and outcome.
 func (s *Sink) appendInsert(b []byte, entries []audit.Entry) []byte {
 	d := s.db.Dialect()
 	text := func(v string) {
@@ -110,11 +111,11 @@ func (s *Sink) appendInsert(b []byte, entries []audit.Entry) []byte {
 			b = d.AppendString(b, string(roles))
 		}
 		b = append(b, ',')
-		text(e.ActionType)
+		b = d.AppendString(b, e.ActionType) // NOT NULL: empty is stored as such
 		b = append(b, ',')
 		text(e.Resource)
 		b = append(b, ',')
-		text(string(e.Outcome))
+		b = d.AppendString(b, string(e.Outcome))
 		b = append(b, ',')
 		text(e.IPAddress)
 		b = append(b, ',')

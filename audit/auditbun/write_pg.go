@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pkgroute/pkgroute/audit"
 )
@@ -73,14 +74,21 @@ func (s *Sink) copyTx(ctx context.Context, c *pgx.Conn, entries []audit.Entry) (
 	return tx.Commit(ctx)
 }
 
-// copySource feeds entries to CopyFrom. Values point into the entries
-// (pgx dereferences them), so that a row costs no allocation; empty
-// strings are NULL.
+// copySource feeds entries to CopyFrom. CopyFrom encodes each row before
+// it asks for the next, so one set of pgtype values is reused for every
+// row and a row costs no allocation but its two JSON values. Empty strings
+// are NULL, except in the NOT NULL columns action_type and outcome.
 type copySource struct {
 	entries []audit.Entry
 	i       int
 	vals    [18]any
-	roles   []byte // the JSON of every row's roles
+	id      pgtype.UUID
+	ts      pgtype.Timestamptz
+	text    [11]pgtype.Text
+	status  pgtype.Int4
+	dur     pgtype.Float8
+	seq     pgtype.Int8
+	roles   []byte // the JSON of the row's roles
 }
 
 func (c *copySource) Next() bool {
@@ -93,47 +101,52 @@ func (c *copySource) Err() error { return nil }
 func (c *copySource) Values() ([]any, error) {
 	e := &c.entries[c.i]
 	v := &c.vals
-	v[0] = (*[16]byte)(&e.ID)
-	v[1] = &e.Timestamp
-	v[2] = text(&e.UserID)
-	v[3] = text(&e.Username)
+	c.id = pgtype.UUID{Bytes: e.ID, Valid: true}
+	v[0] = &c.id
+	c.ts = pgtype.Timestamptz{Time: e.Timestamp, Valid: true}
+	v[1] = &c.ts
+	v[2] = c.setText(0, e.UserID, false)
+	v[3] = c.setText(1, e.Username, false)
 	v[4] = nil
 	if e.UserRoles != nil {
-		// CopyFrom encodes each row before asking for the next one, so the
-		// buffer can be reused.
 		c.roles = appendRoles(c.roles[:0], e.UserRoles)
-		v[4] = &c.roles
+		v[4] = c.roles
 	}
-	v[5] = text(&e.ActionType)
-	v[6] = text(&e.Resource)
-	v[7] = text((*string)(&e.Outcome))
-	v[8] = text(&e.IPAddress)
-	v[9] = text(&e.UserAgent)
-	v[10] = text(&e.RequestID)
+	v[5] = c.setText(2, e.ActionType, true)
+	v[6] = c.setText(3, e.Resource, false)
+	v[7] = c.setText(4, string(e.Outcome), true)
+	v[8] = c.setText(5, e.IPAddress, false)
+	v[9] = c.setText(6, e.UserAgent, false)
+	v[10] = c.setText(7, e.RequestID, false)
 	v[11] = nil
 	if len(e.RequestData) > 0 {
-		// Not *json.RawMessage: pgx would compact it with json.Marshal.
-		v[11] = (*[]byte)(&e.RequestData)
+		// Not a json.RawMessage: pgx would compact it with json.Marshal.
+		v[11] = []byte(e.RequestData)
 	}
 	v[12] = nil
 	if e.ResponseStatus != nil {
-		v[12] = e.ResponseStatus
+		c.status = pgtype.Int4{Int32: int32(*e.ResponseStatus), Valid: true}
+		v[12] = &c.status
 	}
-	v[13] = text(&e.ErrorMessage)
-	v[14] = &e.DurationMS
+	v[13] = c.setText(8, e.ErrorMessage, false)
+	c.dur = pgtype.Float8{Float64: e.DurationMS, Valid: true}
+	v[14] = &c.dur
 	v[15], v[16], v[17] = nil, nil, nil
 	if e.Hash != "" {
-		v[15] = &e.Seq
-		v[16] = text(&e.PrevHash)
-		v[17] = &e.Hash
+		c.seq = pgtype.Int8{Int64: e.Seq, Valid: true}
+		v[15] = &c.seq
+		v[16] = c.setText(9, e.PrevHash, false)
+		v[17] = c.setText(10, e.Hash, true)
 	}
 	return v[:], nil
 }
 
-// text returns p, or nil (NULL) when *p is empty.
-func text(p *string) any {
-	if *p == "" {
+// setText sets the i-th text value to s and returns it, or nil (NULL)
+// when s is empty and not notNull.
+func (c *copySource) setText(i int, s string, notNull bool) any {
+	if s == "" && !notNull {
 		return nil
 	}
-	return p
+	c.text[i] = pgtype.Text{String: s, Valid: true}
+	return &c.text[i]
 }
