@@ -120,12 +120,21 @@ func (c *pkgrouteCodec) idOf(u []byte) (uint64, bool) {
 	return binary.BigEndian.Uint64(b[:]) & idMask, true
 }
 
+// writeOne writes one text message within ctx's deadline.
+func writeOne(ctx context.Context, ws *websocket.Conn, frame []byte) error {
+	if d, ok := ctx.Deadline(); ok {
+		_ = ws.SetWriteDeadline(d)
+		defer func() { _ = ws.SetWriteDeadline(time.Time{}) }()
+	}
+	return ws.WriteMessage(websocket.TextMessage, frame)
+}
+
 func (c *pkgrouteCodec) handshake(ctx context.Context, ws *websocket.Conn, token string) error {
 	if c.auth != AuthFirstMessage {
 		return nil
 	}
 	frame, _ := json.Marshal(map[string]string{"type": "auth", "token": "Bearer " + token})
-	if err := ws.WriteMessage(websocket.TextMessage, frame); err != nil {
+	if err := writeOne(ctx, ws, frame); err != nil {
 		return err
 	}
 	msg, err := readOne(ctx, ws)
@@ -225,7 +234,7 @@ func (c *centrifugeCodec) handshake(ctx context.Context, ws *websocket.Conn, tok
 		connect["token"] = token
 	}
 	frame, _ := json.Marshal(map[string]any{"id": 1, "connect": connect})
-	if err := ws.WriteMessage(websocket.TextMessage, frame); err != nil {
+	if err := writeOne(ctx, ws, frame); err != nil {
 		return err
 	}
 	for {

@@ -192,3 +192,26 @@ func TestHandshakeTimeout(t *testing.T) {
 	require.ErrorIs(t, err, ErrNoConnections)
 	assert.Equal(t, map[string]int64{"dial: timeout": 1}, rep.DialErrors)
 }
+
+// A server that stops reading blocks the writers once the socket buffers
+// are full: the run still ends, its requests counted as unanswered.
+func TestLoadEndsWhenServerStopsReading(t *testing.T) {
+	up := websocket.Upgrader{}
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		<-release
+	}))
+	defer srv.Close()
+	defer close(release)
+	rep, err := RunLoad(ctxT(t), LoadConfig{URL: "ws" + strings.TrimPrefix(srv.URL, "http"), Auth: AuthNone,
+		InFlight: 256, Size: 1 << 20, Duration: 100 * time.Millisecond, DrainTimeout: 100 * time.Millisecond})
+	require.NoError(t, err)
+	assert.Positive(t, rep.Sent)
+	assert.Zero(t, rep.Completed)
+	assert.Equal(t, rep.Sent, rep.Unanswered)
+}

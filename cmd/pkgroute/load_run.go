@@ -484,7 +484,27 @@ func (r *runner) load(ctx context.Context) (*LoadReport, error) {
 	for _, c := range conns {
 		wg.Go(func() { c.write(stop) })
 	}
-	wg.Wait()
+	writing := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(writing)
+	}()
+	select {
+	case <-writing:
+	case <-stop:
+		// A writer blocked on a server that stopped reading is cut off
+		// once the drain timeout passed.
+		t := time.NewTimer(r.cfg.DrainTimeout)
+		select {
+		case <-writing:
+		case <-t.C:
+			for _, c := range conns {
+				_ = c.ws.NetConn().Close()
+			}
+			<-writing
+		}
+		t.Stop()
+	}
 	r.writersDone.Store(true)
 	r.settle(r.outstanding.Load())
 	drain := time.NewTimer(r.cfg.DrainTimeout)

@@ -248,17 +248,21 @@ type report struct {
 	Statuses   map[string]int64 `json:"statuses"`
 	CloseCodes map[string]int64 `json:"close_codes"`
 	DialErrors map[string]int64 `json:"dial_errors"`
-	Latency    *struct {
-		P50 float64 `json:"p50_us"`
-		P99 float64 `json:"p99_us"`
-	} `json:"latency"`
-	Server *struct {
-		CPUPerRequest     float64 `json:"cpu_per_request_us"`
-		RSSPerConnKB      float64 `json:"rss_per_conn_kb"`
-		GoroutinesPerConn float64 `json:"goroutines_per_conn"`
-		GoroutinesAfter   *int64  `json:"goroutines_after"`
-		Error             string  `json:"error"`
-	} `json:"server"`
+	Latency    *latency         `json:"latency"`
+	Server     *serverFigures   `json:"server"`
+}
+
+type latency struct {
+	P50 float64 `json:"p50_us"`
+	P99 float64 `json:"p99_us"`
+}
+
+type serverFigures struct {
+	CPUPerRequest     float64 `json:"cpu_per_request_us"`
+	RSSPerConnKB      float64 `json:"rss_per_conn_kb"`
+	GoroutinesPerConn float64 `json:"goroutines_per_conn"`
+	GoroutinesAfter   *int64  `json:"goroutines_after"`
+	Error             string  `json:"error"`
 }
 
 // clean reports whether a run had no error of any kind.
