@@ -20,14 +20,14 @@ func ExampleMemory() {
 		if err != nil {
 			panic(err)
 		}
-		fmt.Println(res.Allowed, res.Remaining, res.RetryAfter > 59*time.Second)
+		fmt.Println(res.Allowed, res.Remaining, res.RetryAfter.Round(time.Minute))
 	}
 	// Output:
-	// true 3 false
-	// true 2 false
-	// true 1 false
-	// true 0 false
-	// false 0 true
+	// true 3 0s
+	// true 2 0s
+	// true 1 0s
+	// true 0 0s
+	// false 0 1m0s
 }
 
 // A per-connection message limit: 2 messages per second, taken at once,
@@ -47,9 +47,10 @@ func ExampleBucket() {
 }
 
 // The HTTP middleware writes the rate limit headers on every response and
-// refuses with 429 once the quota is used. Key reads the authenticated
-// user (here from a header, in an app from its principal); anonymous
-// requests are limited by client IP.
+// refuses with 429 once the quota is used, with Retry-After: the seconds
+// until the oldest request leaves the window (60 here). Key reads the
+// authenticated user (here from a header, in an app from its principal);
+// anonymous requests are limited by client IP.
 func ExampleMiddleware() {
 	limit := ratelimit.Middleware(ratelimit.Config{
 		Limiter: ratelimit.NewMemory(ratelimit.MemoryConfig{}),
@@ -62,12 +63,13 @@ func ExampleMiddleware() {
 		r.Header.Set("X-User", "alice")
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
-		fmt.Printf("%d %s retry=%q\n", w.Code, w.Header().Get("RateLimit"), w.Header().Get("Retry-After"))
+		fmt.Printf("%d %s remaining=%s retry-after set: %t\n", w.Code, w.Header().Get("RateLimit-Policy"),
+			w.Header().Get("X-RateLimit-Remaining"), w.Header().Get("Retry-After") != "")
 	}
 	// Output:
-	// 200 "default";r=1;t=60 retry=""
-	// 200 "default";r=0;t=60 retry=""
-	// 429 "default";r=0;t=60 retry="60"
+	// 200 "default";q=2;w=60 remaining=1 retry-after set: false
+	// 200 "default";q=2;w=60 remaining=0 retry-after set: false
+	// 429 "default";q=2;w=60 remaining=0 retry-after set: true
 }
 
 // Connection slots per user: the third connection of a user capped at 2 is

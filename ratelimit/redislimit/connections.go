@@ -17,10 +17,14 @@ import (
 // every decision; the key expires when its last lease does.
 
 // acquireSlot: KEYS[1] the user's slots; ARGV: connection id, max, lease
-// (µs). Returns 1 when the slot is held (new or already held), else 0.
+// (µs) and, from tests only, the time (µs) to use instead of the Redis
+// clock. Returns 1 when the slot is held (new or already held), else 0.
 var acquireSlot = redis.NewScript(`
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = tonumber(ARGV[4])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
 local lease = tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) or redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
@@ -34,11 +38,15 @@ end
 return 0
 `)
 
-// renewSlot: KEYS[1] the user's slots; ARGV: connection id, lease (µs).
+// renewSlot: KEYS[1] the user's slots; ARGV: connection id, lease (µs)
+// and, from tests only, the time (µs) to use instead of the Redis clock.
 // Returns 1 when the lease was extended, 0 when the slot is not held.
 var renewSlot = redis.NewScript(`
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = tonumber(ARGV[3])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
 local lease = tonumber(ARGV[2])
 local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if not s or tonumber(s) <= now then
@@ -96,6 +104,9 @@ type Connections struct {
 
 	mu   sync.Mutex
 	held map[slot]int // slots acquired here and not released -> their max
+
+	// clock, when set (by tests), replaces the Redis clock of leases.
+	clock func() time.Time
 }
 
 type slot struct{ user, connID string }
@@ -133,7 +144,7 @@ func (c *Connections) Acquire(ctx context.Context, user, connID string, max int)
 	var ok bool
 	err := c.backend.do(ctx, "acquire", func(ctx context.Context) error {
 		n, err := acquireSlot.Run(ctx, c.client, []string{c.cfg.Prefix + user},
-			connID, max, c.cfg.Lease.Microseconds()).Int64()
+			c.args(connID, max, c.cfg.Lease.Microseconds())...).Int64()
 		ok = n == 1
 		return err
 	})
@@ -169,7 +180,7 @@ func (c *Connections) Release(ctx context.Context, user, connID string) error {
 func (c *Connections) Renew(ctx context.Context, user, connID string) error {
 	return c.backend.do(ctx, "renew", func(ctx context.Context) error {
 		n, err := renewSlot.Run(ctx, c.client, []string{c.cfg.Prefix + user},
-			connID, c.cfg.Lease.Microseconds()).Int64()
+			c.args(connID, c.cfg.Lease.Microseconds())...).Int64()
 		if err == nil && n == 0 {
 			return ratelimit.ErrNotHeld
 		}
@@ -219,7 +230,7 @@ func (c *Connections) renewAll(ctx context.Context) {
 		var ok bool
 		err = c.backend.do(ctx, "acquire", func(ctx context.Context) error {
 			n, err := acquireSlot.Run(ctx, c.client, []string{c.cfg.Prefix + s.user},
-				s.connID, max, c.cfg.Lease.Microseconds()).Int64()
+				c.args(s.connID, max, c.cfg.Lease.Microseconds())...).Int64()
 			ok = n == 1
 			return err
 		})
@@ -228,6 +239,15 @@ func (c *Connections) renewAll(ctx context.Context) {
 				slog.String("user", s.user), slog.String("conn_id", s.connID))
 		}
 	}
+}
+
+// args returns the arguments of a lease script: args, and the time of the
+// clock when one is set.
+func (c *Connections) args(args ...any) []any {
+	if c.clock != nil {
+		args = append(args, c.clock().UnixMicro())
+	}
+	return args
 }
 
 func isNotHeld(err error) bool { return errors.Is(err, ratelimit.ErrNotHeld) }

@@ -19,6 +19,9 @@ import (
 // Redis clock, oldest first. ARGV: window (µs), quota (Limit+Burst), time
 // to live (ms, at least the longer span), the form of the log ("1" packed,
 // "0" list) and, with a burst only, the longer span (µs) and its quota.
+// Tests may add a seventh argument, the time (µs) to use instead of the
+// Redis clock, after the longer span and its quota (the window and the
+// quota without a burst).
 //
 // Without burst, a request is admitted when fewer than quota entries are
 // younger than the window (the entries at or before now-window have left
@@ -63,7 +66,13 @@ local ttl = ARGV[3]
 local packed = ARGV[4] == '1'
 local span, squota = window, quota
 if ARGV[5] then span, squota = tonumber(ARGV[5]), tonumber(ARGV[6]) end
-local t = redis.call('TIME')
+-- t: seconds and microseconds, as TIME gives them (or from the tests' time).
+local t
+if ARGV[7] then
+  t = {string.sub(ARGV[7], 1, -7), string.sub(ARGV[7], -6)}
+else
+  t = redis.call('TIME')
+end
 local now = t[1] * 1000000 + t[2]
 
 -- log: the packed log, false when there is no log, nil when it is a list.
@@ -284,6 +293,9 @@ type Limiter struct {
 	cache   *denyCache
 	// packedMax is the most entries a packed log holds.
 	packedMax int
+	// clock, when set (by tests), replaces the Redis clock in decisions and
+	// the local clock of the local cache.
+	clock func() time.Time
 }
 
 // New returns a Limiter that keeps its windows in Redis through client (a
@@ -322,7 +334,7 @@ func (l *Limiter) Allow(ctx context.Context, key string, rate ratelimit.Rate) (r
 	}
 	quota := rate.Quota()
 	if l.cache != nil {
-		if res, ok := l.cache.get(key, rate, time.Now()); ok {
+		if res, ok := l.cache.get(key, rate, l.now()); ok {
 			l.count.Count(false, nil)
 			return res, nil
 		}
@@ -340,8 +352,11 @@ func (l *Limiter) Allow(ctx context.Context, key string, rate ratelimit.Rate) (r
 		form = "1"
 	}
 	args := []any{windowUS, quota, (spanUS + 999) / 1000, form}
-	if spanUS > windowUS {
+	if spanUS > windowUS || l.clock != nil {
 		args = append(args, spanUS, squota)
+	}
+	if l.clock != nil {
+		args = append(args, l.clock().UnixMicro())
 	}
 	reply, err := slidingWindow.Run(cctx, l.client, []string{l.cfg.Prefix + key}, args...).Result()
 	cancel()
@@ -362,10 +377,18 @@ func (l *Limiter) Allow(ctx context.Context, key string, rate ratelimit.Rate) (r
 		return ratelimit.Result{}, err
 	}
 	if !res.Allowed && l.cache != nil {
-		l.cache.put(key, rate, res, time.Now())
+		l.cache.put(key, rate, res, l.now())
 	}
 	l.count.Count(res.Allowed, nil)
 	return res, nil
+}
+
+// now returns the time of the local cache.
+func (l *Limiter) now() time.Time {
+	if l.clock != nil {
+		return l.clock()
+	}
+	return time.Now()
 }
 
 // windowResult turns the reply of slidingWindow into a Result.

@@ -61,6 +61,13 @@ func newLimiter(client redis.Scripter, cfg redislimit.Config, packedMax int) *re
 	return l
 }
 
+// newClock returns a test clock at the current time in whole seconds,
+// which the tests move by hand: the limiters decide by it instead of the
+// Redis clock, so that no result depends on how fast the machine runs.
+// The tests' windows are a minute or longer, so that no key expires by the
+// Redis clock (its TTL) while a test runs.
+func newClock() *ratelimittest.Clock { return ratelimittest.NewClock() }
+
 func TestLimiterConformance(t *testing.T) {
 	t.Parallel()
 	// "mixed": logs start packed and become lists after 3 entries.
@@ -73,18 +80,17 @@ func TestLimiterConformance(t *testing.T) {
 			client, prefix := sharedClient(t)
 			cfg := redislimit.Config{Prefix: prefix + "rl:", Timeout: 2 * time.Second}
 			ratelimittest.RunLimiter(t, ratelimittest.Limiters{
-				New: func(t *testing.T) (ratelimit.Limiter, ratelimit.Limiter) {
+				New: func(t *testing.T, now func() time.Time) (ratelimit.Limiter, ratelimit.Limiter) {
 					// Two instances, each with its own connection pool, on one Redis.
 					other, err := redislimit.NewClient(testenv.RedisURL(t), 2*time.Second)
 					require.NoError(t, err)
 					t.Cleanup(func() { _ = other.Close() })
-					return newLimiter(client, cfg, form.packedMax), newLimiter(other, cfg, form.packedMax)
+					a, b := newLimiter(client, cfg, form.packedMax), newLimiter(other, cfg, form.packedMax)
+					a.SetClock(now)
+					b.SetClock(now)
+					return a, b
 				},
-				Gone: func(t *testing.T, _ ratelimit.Limiter, key string) bool {
-					n, err := client.Exists(context.Background(), cfg.Prefix+key).Result()
-					require.NoError(t, err)
-					return n == 0
-				},
+				// Keys expire by the Redis clock: the suite checks their TTL.
 				TTL: func(t *testing.T, key string) time.Duration {
 					d, err := client.PTTL(context.Background(), cfg.Prefix+key).Result()
 					require.NoError(t, err)
@@ -161,46 +167,51 @@ func writeLog(t *testing.T, client *redis.Client, key, form string, log []int64)
 }
 
 // forEachForm runs f in parallel for each form of the log, with a limiter
-// of that form on the shared Redis under a fresh prefix.
-func forEachForm(t *testing.T, f func(t *testing.T, form string, client *redis.Client, prefix string, l *redislimit.Limiter)) {
+// of that form on the shared Redis under a fresh prefix, deciding by clock.
+func forEachForm(t *testing.T, f func(t *testing.T, form string, client *redis.Client, prefix string, l *redislimit.Limiter, clock *ratelimittest.Clock)) {
 	t.Parallel()
 	for _, form := range logForms {
 		t.Run(form.name, func(t *testing.T) {
 			t.Parallel()
 			client, prefix := sharedClient(t)
-			f(t, form.name, client, prefix, newLimiter(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second}, form.packedMax))
+			clock := newClock()
+			l := newLimiter(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second}, form.packedMax)
+			l.SetClock(clock.Now)
+			f(t, form.name, client, prefix, l, clock)
 		})
 	}
 }
 
 func TestLimiterMemoryIsBoundedByQuota(t *testing.T) {
-	forEachForm(t, func(t *testing.T, form string, client *redis.Client, prefix string, l *redislimit.Limiter) {
-		rate := ratelimit.Rate{Limit: 5, Burst: 2, Window: time.Minute}
+	forEachForm(t, func(t *testing.T, form string, client *redis.Client, prefix string, l *redislimit.Limiter, clock *ratelimittest.Clock) {
+		rate := ratelimit.Rate{Limit: 5, Burst: 2, Window: time.Hour}
 		for range 50 {
 			_, err := l.Allow(context.Background(), "k", rate)
 			require.NoError(t, err)
+			clock.Advance(time.Second)
 		}
 		log, got := readLog(t, client, prefix+"k")
 		assert.Equal(t, form, got)
 		assert.Len(t, log, 7, "one entry per admission in the window")
 		assert.True(t, slices.IsSorted(log), "oldest first")
+		// The TTL runs by the Redis clock: the bounds allow for an hour of it.
 		ttl, err := client.PTTL(context.Background(), prefix+"k").Result()
 		require.NoError(t, err)
-		assert.Greater(t, ttl, 119*time.Second, "a burst log lives two windows")
-		assert.LessOrEqual(t, ttl, 2*time.Minute)
+		assert.Greater(t, ttl, time.Hour, "a burst log lives two windows")
+		assert.LessOrEqual(t, ttl, 2*time.Hour)
 	})
 }
 
 func TestLimiterDropsExpiredEntries(t *testing.T) {
-	forEachForm(t, func(t *testing.T, form string, client *redis.Client, prefix string, l *redislimit.Limiter) {
-		rate := ratelimit.Rate{Limit: 5, Window: 300 * time.Millisecond}
+	forEachForm(t, func(t *testing.T, form string, client *redis.Client, prefix string, l *redislimit.Limiter, clock *ratelimittest.Clock) {
+		rate := ratelimit.Rate{Limit: 5, Window: time.Minute}
 		ctx := context.Background()
 		for range 2 {
 			res, err := l.Allow(ctx, "k", rate)
 			require.NoError(t, err)
 			require.True(t, res.Allowed)
 		}
-		time.Sleep(150 * time.Millisecond)
+		clock.Advance(30 * time.Second)
 		res, err := l.Allow(ctx, "k", rate)
 		require.NoError(t, err)
 		require.True(t, res.Allowed)
@@ -209,14 +220,14 @@ func TestLimiterDropsExpiredEntries(t *testing.T) {
 		require.Len(t, log, 3)
 
 		// The first two leave the window; the next admission drops them.
-		time.Sleep(200 * time.Millisecond)
+		clock.Advance(30 * time.Second)
 		res, err = l.Allow(ctx, "k", rate)
 		require.NoError(t, err)
 		require.True(t, res.Allowed)
 		assert.Equal(t, 3, res.Remaining, "the first two are no longer counted")
 		log, _ = readLog(t, client, prefix+"k")
 		require.Len(t, log, 2)
-		assert.Less(t, log[0], log[1])
+		assert.Equal(t, []int64{clock.Now().Add(-30 * time.Second).UnixMicro(), clock.Now().UnixMicro()}, log)
 	})
 }
 
@@ -233,8 +244,9 @@ func TestLimiterCountsExactlyWithManyExpired(t *testing.T) {
 				t.Parallel()
 				client, prefix := sharedClient(t)
 				l := newLimiter(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second}, form.packedMax)
-				now, err := client.Time(context.Background()).Result()
-				require.NoError(t, err)
+				clock := newClock()
+				l.SetClock(clock.Now)
+				now := clock.Now()
 				var log []int64
 				for i := range expired {
 					log = append(log, now.Add(-time.Minute).UnixMicro()+int64(i))
@@ -262,7 +274,7 @@ func TestLimiterCountsExactlyWithManyExpired(t *testing.T) {
 				if inside == 0 {
 					want = 10 * time.Second // the admission above
 				}
-				assert.InDelta(t, want, res.RetryAfter, float64(300*time.Millisecond))
+				assert.Equal(t, want, res.RetryAfter)
 			})
 		}
 	}
@@ -272,9 +284,8 @@ func TestLimiterRefusalAfterQuotaShrank(t *testing.T) {
 	// Five in the window, two that left it, and a quota of 3: refused, with
 	// the hints of the entry that must leave; the entries in the window
 	// stay as they were.
-	forEachForm(t, func(t *testing.T, form string, client *redis.Client, prefix string, l *redislimit.Limiter) {
-		now, err := client.Time(context.Background()).Result()
-		require.NoError(t, err)
+	forEachForm(t, func(t *testing.T, form string, client *redis.Client, prefix string, l *redislimit.Limiter, clock *ratelimittest.Clock) {
+		now := clock.Now()
 		log := []int64{now.Add(-time.Minute).UnixMicro(), now.Add(-time.Minute).UnixMicro() + 1}
 		var inside []int64
 		for i := range 5 {
@@ -284,11 +295,9 @@ func TestLimiterRefusalAfterQuotaShrank(t *testing.T) {
 
 		res, err := l.Allow(context.Background(), "k", ratelimit.Rate{Limit: 3, Window: 10 * time.Second})
 		require.NoError(t, err)
-		require.False(t, res.Allowed)
-		assert.Equal(t, 0, res.Remaining)
-		// The third newest (made 1 s - 200 ms ago) must leave first.
-		assert.InDelta(t, 9200*time.Millisecond, res.RetryAfter, float64(300*time.Millisecond))
-		assert.InDelta(t, 9400*time.Millisecond, res.ResetAfter, float64(300*time.Millisecond))
+		// The third newest (made 1 s - 200 ms ago) must leave first; the
+		// newest (made 1 s - 400 ms ago) last.
+		assert.Equal(t, ratelimit.Result{Limit: 3, RetryAfter: 9200 * time.Millisecond, ResetAfter: 9400 * time.Millisecond}, res)
 		got, _ := readLog(t, client, prefix+"k")
 		var kept []int64
 		for _, e := range got {
@@ -301,8 +310,8 @@ func TestLimiterRefusalAfterQuotaShrank(t *testing.T) {
 }
 
 func TestLimiterQuotaChangeForAKey(t *testing.T) {
-	forEachForm(t, func(t *testing.T, form string, client *redis.Client, prefix string, l *redislimit.Limiter) {
-		const w = 2 * time.Second
+	forEachForm(t, func(t *testing.T, form string, client *redis.Client, prefix string, l *redislimit.Limiter, clock *ratelimittest.Clock) {
+		const w = time.Minute
 		ctx := context.Background()
 		allow := func(limit int) ratelimit.Result {
 			t.Helper()
@@ -311,18 +320,16 @@ func TestLimiterQuotaChangeForAKey(t *testing.T) {
 			return res
 		}
 		require.True(t, allow(5).Allowed)
-		time.Sleep(100 * time.Millisecond)
+		clock.Advance(time.Second)
 		require.True(t, allow(5).Allowed)
-		second := time.Now()
+		clock.Advance(time.Second)
 		require.True(t, allow(5).Allowed)
+		clock.Advance(time.Second)
 
-		// Three admitted in the window: a quota of 2 refuses until the
-		// second of them leaves the window.
+		// Three admitted in the window (at 0, 1 and 2 s): a quota of 2
+		// refuses until the second of them leaves the window.
 		res := allow(2)
-		assert.False(t, res.Allowed)
-		assert.Equal(t, 2, res.Limit)
-		assert.InDelta(t, w-time.Since(second), res.RetryAfter, float64(60*time.Millisecond))
-		assert.InDelta(t, w, res.ResetAfter, float64(60*time.Millisecond))
+		assert.Equal(t, ratelimit.Result{Limit: 2, RetryAfter: w - 2*time.Second, ResetAfter: w - time.Second}, res)
 		log, _ := readLog(t, client, prefix+"k")
 		require.Len(t, log, 3, "a refusal writes nothing")
 
@@ -341,10 +348,12 @@ func TestLimiterLogFormFollowsTheQuota(t *testing.T) {
 	t.Parallel()
 	client, prefix := sharedClient(t)
 	l := newLimiter(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second}, 10)
+	clock := newClock()
+	l.SetClock(clock.Now)
 	ctx := context.Background()
 	allow := func(key string, limit int) ratelimit.Result {
 		t.Helper()
-		res, err := l.Allow(ctx, key, ratelimit.Rate{Limit: limit, Window: time.Minute})
+		res, err := l.Allow(ctx, key, ratelimit.Rate{Limit: limit, Window: time.Hour})
 		require.NoError(t, err)
 		return res
 	}
@@ -356,9 +365,11 @@ func TestLimiterLogFormFollowsTheQuota(t *testing.T) {
 		require.Len(t, log, i+1)
 		assert.True(t, slices.IsSorted(log))
 		assert.Equal(t, "list", form, "request %d", i+1)
+		// The TTL runs by the Redis clock: the bound allows for half an
+		// hour of it.
 		ttl, err := client.PTTL(ctx, prefix+"big").Result()
 		require.NoError(t, err)
-		assert.Greater(t, ttl, 59*time.Second)
+		assert.Greater(t, ttl, 30*time.Minute)
 	}
 	assert.False(t, allow("big", 15).Allowed)
 
@@ -385,10 +396,11 @@ func TestLimiterLogFormFollowsTheQuota(t *testing.T) {
 
 	// A limiter with the default bound decides on these logs as well.
 	other := redislimit.New(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second})
-	res, err := other.Allow(ctx, "big", ratelimit.Rate{Limit: 15, Window: time.Minute})
+	other.SetClock(clock.Now)
+	res, err := other.Allow(ctx, "big", ratelimit.Rate{Limit: 15, Window: time.Hour})
 	require.NoError(t, err)
 	assert.False(t, res.Allowed)
-	res, err = other.Allow(ctx, "big", ratelimit.Rate{Limit: 16, Window: time.Minute})
+	res, err = other.Allow(ctx, "big", ratelimit.Rate{Limit: 16, Window: time.Hour})
 	require.NoError(t, err)
 	assert.True(t, res.Allowed)
 	assert.Equal(t, 0, res.Remaining)
@@ -443,13 +455,11 @@ func TestLimiterLeavesOtherDataAlone(t *testing.T) {
 }
 
 func TestLimiterClockBehindTheLog(t *testing.T) {
-	forEachForm(t, func(t *testing.T, form string, client *redis.Client, prefix string, l *redislimit.Limiter) {
+	forEachForm(t, func(t *testing.T, form string, client *redis.Client, prefix string, l *redislimit.Limiter, clock *ratelimittest.Clock) {
 		ctx := context.Background()
-		// The log's newest entry is 5 s ahead of the Redis clock, as
-		// after a failover to a server whose clock is 5 s behind.
-		now, err := client.Time(ctx).Result()
-		require.NoError(t, err)
-		ahead := now.Add(5 * time.Second).UnixMicro()
+		// The log's newest entry is 5 s ahead of the clock, as after a
+		// failover to a server whose clock is 5 s behind.
+		ahead := clock.Now().Add(5 * time.Second).UnixMicro()
 		writeLog(t, client, prefix+"k", form, []int64{ahead})
 
 		rate := ratelimit.Rate{Limit: 2, Window: time.Second}
@@ -471,38 +481,62 @@ func TestLimiterClockBehindTheLog(t *testing.T) {
 	})
 }
 
+func TestLimiterDecidesByTheRedisClock(t *testing.T) {
+	// Without a test clock the entries are Redis TIME readings.
+	t.Parallel()
+	client, prefix := sharedClient(t)
+	ctx := context.Background()
+	for _, form := range logForms {
+		l := newLimiter(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second}, form.packedMax)
+		before, err := client.Time(ctx).Result()
+		require.NoError(t, err)
+		res, err := l.Allow(ctx, form.name, ratelimit.Rate{Limit: 2, Window: time.Hour})
+		require.NoError(t, err)
+		require.True(t, res.Allowed)
+		after, err := client.Time(ctx).Result()
+		require.NoError(t, err)
+		log, got := readLog(t, client, prefix+form.name)
+		assert.Equal(t, form.name, got)
+		require.Len(t, log, 1)
+		assert.GreaterOrEqual(t, log[0], before.UnixMicro(), form.name)
+		assert.LessOrEqual(t, log[0], after.UnixMicro(), form.name)
+	}
+}
+
 func TestLocalCacheSparesRedis(t *testing.T) {
 	t.Parallel()
 	client, prefix := sharedClient(t)
 	l := redislimit.New(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second, LocalCache: true})
-	rate := ratelimit.Rate{Limit: 2, Window: 300 * time.Millisecond}
+	clock := newClock()
+	l.SetClock(clock.Now)
+	rate := ratelimit.Rate{Limit: 2, Window: time.Minute}
 	ctx := context.Background()
 	for range 2 {
 		res, err := l.Allow(ctx, "k", rate)
 		require.NoError(t, err)
 		require.True(t, res.Allowed)
 	}
+	clock.Advance(time.Second)
 	res, err := l.Allow(ctx, "k", rate)
 	require.NoError(t, err)
 	require.False(t, res.Allowed)
+	require.Equal(t, rate.Window-time.Second, res.RetryAfter)
 
 	// While the refusal is cached, Redis is not asked: deleting the key
 	// there does not let requests through.
 	require.NoError(t, client.Del(ctx, prefix+"k").Err())
+	clock.Advance(res.RetryAfter - time.Microsecond)
 	cached, err := l.Allow(ctx, "k", rate)
 	require.NoError(t, err)
-	assert.False(t, cached.Allowed)
-	assert.Equal(t, 2, cached.Limit)
-	assert.Greater(t, cached.RetryAfter, time.Duration(0))
-	assert.LessOrEqual(t, cached.RetryAfter, res.RetryAfter)
+	assert.Equal(t, ratelimit.Result{Limit: 2, RetryAfter: time.Microsecond, ResetAfter: time.Microsecond}, cached)
 
 	// A different quota for the key is not answered from the cache.
-	res, err = l.Allow(ctx, "k", ratelimit.Rate{Limit: 3, Window: 300 * time.Millisecond})
+	res, err = l.Allow(ctx, "k", ratelimit.Rate{Limit: 3, Window: time.Minute})
 	require.NoError(t, err)
 	assert.True(t, res.Allowed)
 
-	// After RetryAfter Redis decides again.
-	time.Sleep(cached.RetryAfter + 10*time.Millisecond)
+	// At RetryAfter Redis decides again.
+	clock.Advance(time.Microsecond)
 	res, err = l.Allow(ctx, "k", rate)
 	require.NoError(t, err)
 	assert.True(t, res.Allowed)
@@ -511,22 +545,36 @@ func TestLocalCacheSparesRedis(t *testing.T) {
 func TestCrashedHolderFreesWithinLease(t *testing.T) {
 	t.Parallel()
 	client, prefix := sharedClient(t)
-	cfg := redislimit.ConnectionsConfig{Prefix: prefix, Lease: 300 * time.Millisecond, Timeout: 2 * time.Second}
+	// The leases follow a test clock; the renewals of Run come every 20 ms.
+	// The key's TTL (the lease, by the Redis clock) outlasts the test.
+	const lease = time.Minute
+	cfg := redislimit.ConnectionsConfig{Prefix: prefix, Lease: lease, RenewInterval: 20 * time.Millisecond, Timeout: 2 * time.Second}
+	clock := newClock()
 	crashed := redislimit.NewConnections(client, cfg)
 	alive := redislimit.NewConnections(client, cfg)
+	crashed.SetClock(clock.Now)
+	alive.SetClock(clock.Now)
 	ctx := context.Background()
+	acquire := func(l *redislimit.Connections, id string) bool {
+		t.Helper()
+		ok, err := l.Acquire(ctx, "alice", id, 2)
+		require.NoError(t, err)
+		return ok
+	}
+	// leaseEnd returns the end of a slot's lease in µs, 0 when not held.
+	leaseEnd := func(id string) int64 {
+		s, err := client.ZScore(ctx, prefix+"alice", id).Result()
+		if err == redis.Nil {
+			return 0
+		}
+		require.NoError(t, err)
+		return int64(s)
+	}
 
-	ok, err := crashed.Acquire(ctx, "alice", "c1", 2)
-	require.NoError(t, err)
-	require.True(t, ok)
-	ok, err = alive.Acquire(ctx, "alice", "c2", 2)
-	require.NoError(t, err)
-	require.True(t, ok)
-	acquiredAt := time.Now()
-
-	ok, err = alive.Acquire(ctx, "alice", "c3", 2)
-	require.NoError(t, err)
-	require.False(t, ok, "at the cap")
+	start := clock.Now()
+	require.True(t, acquire(crashed, "c1"))
+	require.True(t, acquire(alive, "c2"))
+	require.False(t, acquire(alive, "c3"), "at the cap")
 
 	// alive renews its slot; crashed does not.
 	runCtx, stop := context.WithCancel(ctx)
@@ -534,22 +582,22 @@ func TestCrashedHolderFreesWithinLease(t *testing.T) {
 	go func() { done <- alive.Run(runCtx) }()
 	defer func() { stop(); require.NoError(t, <-done) }()
 
-	var freedAfter time.Duration
-	require.Eventually(t, func() bool {
-		ok, err := alive.Acquire(ctx, "alice", "c3", 2)
-		require.NoError(t, err)
-		freedAfter = time.Since(acquiredAt)
-		return ok
-	}, 2*time.Second, 10*time.Millisecond)
-	assert.GreaterOrEqual(t, freedAfter, 250*time.Millisecond, "not before the lease ends")
-	assert.Less(t, freedAfter, 600*time.Millisecond, "within the lease")
+	renewedAt := clock.Advance(lease / 2)
+	require.Eventually(t, func() bool { return leaseEnd("c2") == renewedAt.Add(lease).UnixMicro() },
+		10*time.Second, 10*time.Millisecond, "Run renews c2")
+	assert.Equal(t, start.Add(lease).UnixMicro(), leaseEnd("c1"), "c1 is not renewed")
 
-	// alive's renewed slot c2 survived several leases.
-	time.Sleep(400 * time.Millisecond)
+	// c1 is held until its lease ends, and free from then on.
+	clock.Advance(lease/2 - time.Microsecond)
+	require.False(t, acquire(alive, "c3"), "not before the lease ends")
+	clock.Advance(time.Microsecond)
+	require.True(t, acquire(alive, "c3"), "when the lease ends")
+
+	// alive's renewed slot c2 outlived c1's lease.
 	require.NoError(t, alive.Renew(ctx, "alice", "c2"))
 	require.ErrorIs(t, crashed.Renew(ctx, "alice", "c1"), ratelimit.ErrNotHeld)
 
-	// The key expires once every lease ended.
+	// The key is gone once every slot is released.
 	require.NoError(t, alive.Release(ctx, "alice", "c2"))
 	require.NoError(t, alive.Release(ctx, "alice", "c3"))
 	n, err := client.Exists(ctx, prefix+"alice").Result()
@@ -560,9 +608,12 @@ func TestCrashedHolderFreesWithinLease(t *testing.T) {
 func TestRunReacquiresLostLease(t *testing.T) {
 	t.Parallel()
 	client, prefix := sharedClient(t)
+	// A test clock that stands still: the lease cannot end during the test.
+	clock := newClock()
 	c := redislimit.NewConnections(client, redislimit.ConnectionsConfig{
-		Prefix: prefix, Lease: 400 * time.Millisecond, RenewInterval: 50 * time.Millisecond, Timeout: 2 * time.Second,
+		Prefix: prefix, Lease: time.Minute, RenewInterval: 50 * time.Millisecond, Timeout: 2 * time.Second,
 	})
+	c.SetClock(clock.Now)
 	ctx := context.Background()
 	ok, err := c.Acquire(ctx, "bob", "c1", 1)
 	require.NoError(t, err)
@@ -577,7 +628,7 @@ func TestRunReacquiresLostLease(t *testing.T) {
 	require.Eventually(t, func() bool {
 		s, err := client.ZScore(ctx, prefix+"bob", "c1").Result()
 		return err == nil && s > 0
-	}, 2*time.Second, 10*time.Millisecond)
+	}, 10*time.Second, 10*time.Millisecond)
 	ok, err = c.Acquire(ctx, "bob", "other", 1)
 	require.NoError(t, err)
 	assert.False(t, ok, "the re-acquired slot counts")
@@ -589,31 +640,33 @@ func TestLimiterLongListUnderASmallQuota(t *testing.T) {
 	t.Parallel()
 	client, prefix := sharedClient(t)
 	ctx := context.Background()
-	now, err := client.Time(ctx).Result()
-	require.NoError(t, err)
-	read := time.Now()
+	clock := newClock()
+	now := clock.Now()
 	var log []int64
 	for i := range 2000 {
 		log = append(log, now.Add(-time.Duration(2000-i)*time.Millisecond).UnixMicro())
 	}
 	writeLog(t, client, prefix+"k", "list", log)
 	l := redislimit.New(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second})
+	l.SetClock(clock.Now)
 	res, err := l.Allow(ctx, "k", ratelimit.Rate{Limit: 5, Window: time.Minute})
 	require.NoError(t, err)
 	require.False(t, res.Allowed)
-	// The fifth newest entry was 5 ms old: it leaves the window 60 s - 5 ms
-	// after the clock was read.
-	assert.InDelta(t, time.Minute-5*time.Millisecond-time.Since(read), res.RetryAfter, float64(50*time.Millisecond))
+	// The fifth newest entry was 5 ms old: it leaves the window in 60 s - 5 ms.
+	assert.Equal(t, time.Minute-5*time.Millisecond, res.RetryAfter)
+	assert.Equal(t, time.Minute-time.Millisecond, res.ResetAfter)
 	got, form := readLog(t, client, prefix+"k")
 	assert.Equal(t, "list", form)
 	assert.Equal(t, log, got, "a refusal keeps the log")
 
 	// Under a quota that admits, the log becomes packed with the entries
-	// of the window that the quota looks at.
+	// of the window that the quota looks at: the two of the last 3 ms, and
+	// the admission.
 	res, err = l.Allow(ctx, "k", ratelimit.Rate{Limit: 5, Window: 3 * time.Millisecond})
 	require.NoError(t, err)
 	require.True(t, res.Allowed)
+	assert.Equal(t, 2, res.Remaining)
 	got, form = readLog(t, client, prefix+"k")
 	assert.Equal(t, "packed", form)
-	assert.LessOrEqual(t, len(got), 5)
+	assert.Equal(t, []int64{now.Add(-2 * time.Millisecond).UnixMicro(), now.Add(-time.Millisecond).UnixMicro(), now.UnixMicro()}, got)
 }
