@@ -31,7 +31,6 @@ func BenchmarkLoggerPostgres(b *testing.B) {
 		cfg  audit.Config
 	}{
 		{"default", audit.Config{}},
-		{"writers=1", audit.Config{Writers: 1}},
 		{"chain", audit.Config{Chain: true}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {

@@ -2,12 +2,17 @@ package audit
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"maps"
 	"net"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/pkgroute/pkgroute/internal/errkind"
+	"github.com/pkgroute/pkgroute/internal/httperr"
 )
 
 // RequestInfo describes the request behind an action: the client's IP
@@ -62,12 +67,49 @@ type HTTPConfig struct {
 	Amend func(r *http.Request, e *Entry) bool
 }
 
+// Level is how much of an HTTP route's requests Middleware records, as
+// Kubernetes audit levels do.
+type Level uint8
+
+// The levels.
+const (
+	// LevelRequest records the request with its query parameters
+	// (redacted). The default.
+	LevelRequest Level = iota
+	// LevelMetadata records who requested what, when and with which
+	// outcome, without the query parameters.
+	LevelMetadata
+	// LevelNone does not record the route's requests.
+	LevelNone
+)
+
+type levelKey struct{}
+
+// WithLevel declares the audit level of h's requests, for Middleware:
+// wrap a route's handler as it is registered, as in
+// mux.Handle("GET /health", audit.WithLevel(audit.LevelNone, h)).
+func WithLevel(level Level, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p, ok := r.Context().Value(levelKey{}).(*Level); ok {
+			*p = level
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
 // Middleware audits every authenticated HTTP request: action type
 // "HTTP:<METHOD>", resource the matched route pattern without its method
 // ("/authors/{id}"; the path when no pattern matched), the response status, the outcome from the status (403
 // permission_denied, 429 rate_limited, other 4xx and 5xx error) and the
-// query parameters as redacted request data. It panics when
-// cfg.Identify is nil.
+// query parameters as redacted request data. Routes declare less with
+// WithLevel. It panics when cfg.Identify is nil.
+//
+// When the logger is in write-ahead mode (Config.WriteAhead), responses
+// are held until their entry is durable: a request whose entry cannot be
+// made so gets 503 service_unavailable instead of its response (the
+// handler has run, but the request is not acknowledged). Held responses
+// are buffered whole; Flush has no effect until the handler returns.
+// Hijacked connections (WebSocket upgrades) cannot be held.
 func Middleware(l *Logger, cfg HTTPConfig) func(http.Handler) http.Handler {
 	if cfg.Identify == nil {
 		panic("audit: HTTPConfig.Identify is nil")
@@ -83,10 +125,18 @@ func Middleware(l *Logger, cfg HTTPConfig) func(http.Handler) http.Handler {
 				return
 			}
 			start := time.Now()
+			level := LevelRequest
+			r = r.WithContext(context.WithValue(r.Context(), levelKey{}, &level))
 			sw := &statusWriter{ResponseWriter: w}
+			var held *heldResponse
+			if l.WriteAhead() {
+				held = &heldResponse{w: w, header: w.Header().Clone()}
+				sw.ResponseWriter = held
+			}
 			next.ServeHTTP(sw, r)
 			id, ok := cfg.Identify(r)
-			if !ok {
+			if !ok || level == LevelNone {
+				held.release(w)
 				return
 			}
 			status := sw.status
@@ -114,17 +164,79 @@ func Middleware(l *Logger, cfg HTTPConfig) func(http.Handler) http.Handler {
 				ResponseStatus: Status(status),
 				DurationMS:     Duration(time.Since(start)),
 			}
-			if q := r.URL.Query(); len(q) > 0 {
+			if q := r.URL.Query(); len(q) > 0 && level == LevelRequest {
 				e.RequestData, _ = json.Marshal(q)
 			}
 			if status >= 400 {
 				e.ErrorMessage = http.StatusText(status)
 			}
 			if cfg.Amend != nil && !cfg.Amend(r, &e) {
+				held.release(w)
 				return
 			}
-			_ = l.Log(r.Context(), e)
+			if err := l.Log(r.Context(), e); err != nil && held != nil && !held.hijacked {
+				httperr.Write(w, http.StatusServiceUnavailable, errkind.Unavailable.String(), "the request could not be audited", nil, time.Second)
+				return
+			}
+			held.release(w)
 		})
+	}
+}
+
+// heldResponse buffers a response until its audit entry is durable.
+type heldResponse struct {
+	w        http.ResponseWriter // the real writer: nothing is sent to it before release
+	header   http.Header         // the handler's headers, set on w at release
+	status   int
+	body     bytes.Buffer
+	hijacked bool
+}
+
+func (h *heldResponse) Header() http.Header { return h.header }
+
+// Flush does nothing: the response is sent whole once audited.
+func (h *heldResponse) Flush() {}
+
+// Hijack hands the connection over; its response is not held.
+func (h *heldResponse) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h.copyHeader()
+	conn, rw, err := http.NewResponseController(h.w).Hijack()
+	if err == nil {
+		h.hijacked = true
+	}
+	return conn, rw, err
+}
+
+func (h *heldResponse) WriteHeader(code int) {
+	if h.status == 0 || h.status < 200 && code >= 200 {
+		h.status = code
+	}
+}
+
+func (h *heldResponse) Write(b []byte) (int, error) {
+	if h.status == 0 {
+		h.status = http.StatusOK
+	}
+	return h.body.Write(b)
+}
+
+func (h *heldResponse) copyHeader() {
+	real := h.w.Header()
+	clear(real)
+	maps.Copy(real, h.header)
+}
+
+// release sends the held response through w; nil does nothing.
+func (h *heldResponse) release(w http.ResponseWriter) {
+	if h == nil || h.hijacked {
+		return
+	}
+	h.copyHeader()
+	if h.status != 0 {
+		w.WriteHeader(h.status)
+	}
+	if h.body.Len() > 0 {
+		_, _ = w.Write(h.body.Bytes())
 	}
 }
 

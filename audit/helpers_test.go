@@ -25,7 +25,15 @@ type memSink struct {
 	// ambiguous makes failing writes store the batch anyway.
 	ambiguous bool
 	// gate, when set, blocks writes until it is closed or ctx ends.
-	gate chan struct{}
+	gate    chan struct{}
+	waiting int // writes blocked at the gate
+}
+
+// blocked returns the number of writes waiting at the gate.
+func (s *memSink) blocked() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.waiting
 }
 
 func newMemSink() *memSink { return &memSink{byID: map[string]bool{}} }
@@ -35,6 +43,14 @@ func (s *memSink) Write(ctx context.Context, batch []audit.Entry) error {
 	gate := s.gate
 	s.mu.Unlock()
 	if gate != nil {
+		s.mu.Lock()
+		s.waiting++
+		s.mu.Unlock()
+		defer func() {
+			s.mu.Lock()
+			s.waiting--
+			s.mu.Unlock()
+		}()
 		select {
 		case <-gate:
 		case <-ctx.Done():

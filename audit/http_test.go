@@ -14,7 +14,7 @@ import (
 
 func TestHTTPMiddleware(t *testing.T) {
 	sink := newMemSink()
-	l := audit.New(audit.Config{Sink: sink, Writers: 1})
+	l := audit.New(audit.Config{Sink: sink})
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /authors/{id}", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
 	mux.HandleFunc("DELETE /authors/{id}", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusForbidden) })
@@ -89,7 +89,7 @@ func TestOutcomeOfHTTPStatus(t *testing.T) {
 // change it, and drops it by returning false.
 func TestHTTPMiddlewareAmend(t *testing.T) {
 	sink := newMemSink()
-	l := audit.New(audit.Config{Sink: sink, Writers: 1})
+	l := audit.New(audit.Config{Sink: sink})
 	h := audit.Middleware(l, audit.HTTPConfig{
 		Identify: func(*http.Request) (audit.Identity, bool) { return audit.Identity{UserID: "u1"}, true },
 		Amend: func(r *http.Request, e *audit.Entry) bool {
@@ -117,7 +117,7 @@ func TestHTTPMiddlewareAmend(t *testing.T) {
 
 func TestHTTPMiddlewarePassesHijackAndFlush(t *testing.T) {
 	sink := newMemSink()
-	l := audit.New(audit.Config{Sink: sink, Writers: 1})
+	l := audit.New(audit.Config{Sink: sink})
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /upgrade", func(w http.ResponseWriter, _ *http.Request) {
 		h, ok := w.(http.Hijacker)
@@ -158,4 +158,72 @@ func TestHTTPMiddlewarePassesHijackAndFlush(t *testing.T) {
 		status[e.Resource] = *e.ResponseStatus
 	}
 	assert.Equal(t, map[string]int{"/upgrade": http.StatusSwitchingProtocols, "/stream": http.StatusOK}, status)
+}
+
+func identifyAll(r *http.Request) (audit.Identity, bool) {
+	return audit.Identity{UserID: "u1"}, true
+}
+
+func TestHTTPMiddlewareLevels(t *testing.T) {
+	sink := newMemSink()
+	l := audit.New(audit.Config{Sink: sink})
+	mux := http.NewServeMux()
+	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {})
+	mux.Handle("GET /full", ok)
+	mux.Handle("GET /meta", audit.WithLevel(audit.LevelMetadata, ok))
+	mux.Handle("GET /none", audit.WithLevel(audit.LevelNone, ok))
+	h := audit.Middleware(l, audit.HTTPConfig{Identify: identifyAll})(mux)
+	for _, target := range []string{"/full?q=1", "/meta?q=1", "/none?q=1"} {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", target, nil))
+	}
+	require.NoError(t, l.Close(context.Background()))
+	rows := sink.stored()
+	require.Len(t, rows, 2)
+	assert.Equal(t, "/full", rows[0].Resource)
+	assert.JSONEq(t, `{"q":["1"]}`, string(rows[0].RequestData))
+	assert.Equal(t, "/meta", rows[1].Resource)
+	assert.Nil(t, rows[1].RequestData)
+}
+
+func TestHTTPMiddlewareWriteAhead(t *testing.T) {
+	sink := newMemSink()
+	gate := make(chan struct{})
+	sink.setGate(gate)
+	// Room for one entry, and the sink does not take it.
+	l := audit.New(audit.Config{Sink: sink, QueueSize: 1, WriteAhead: true})
+	closeFn := run(t, l)
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /things", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("X-Made", "yes")
+		w.WriteHeader(http.StatusCreated)
+		_, _ = w.Write([]byte(`{"id":1}`))
+		http.NewResponseController(w).Flush() // held anyway
+	})
+	mux.Handle("GET /free", audit.WithLevel(audit.LevelNone, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("free"))
+	})))
+	h := audit.Middleware(l, audit.HTTPConfig{Identify: identifyAll})(mux)
+
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/things", nil))
+	assert.Equal(t, http.StatusCreated, rec.Code)
+	assert.Equal(t, `{"id":1}`, rec.Body.String())
+	assert.Equal(t, "yes", rec.Header().Get("X-Made"))
+
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/things", nil))
+	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	assert.JSONEq(t, `{"error":{"code":"service_unavailable","msg":"the request could not be audited","details":null}}`, rec.Body.String())
+	assert.Equal(t, "1", rec.Header().Get("Retry-After"))
+	assert.Empty(t, rec.Header().Get("X-Made"), "headers of the withheld response are not sent")
+
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/free", nil))
+	assert.Equal(t, "free", rec.Body.String())
+
+	close(gate)
+	require.NoError(t, closeFn(5*time.Second))
+	st := l.Stats()
+	assert.Equal(t, uint64(1), st.Written)
+	assert.Equal(t, uint64(1), st.DroppedBy[audit.DropQueueFull])
 }

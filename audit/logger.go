@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -19,11 +18,14 @@ type Policy int
 
 // The policies.
 const (
+	// Drop the entry at once (reason "queue_full"). The default: a full
+	// buffer never slows the caller.
+	Drop Policy = iota
 	// Wait up to Config.WaitTimeout for room, then drop (reason
-	// "wait_timeout"). The default.
-	Wait Policy = iota
-	// Drop immediately (reason "queue_full").
-	Drop
+	// "wait_timeout"). Once a wait has timed out, later entries are dropped
+	// at once until the writer frees room, so that an outage costs one
+	// WaitTimeout, not one per entry.
+	Wait
 	// Block until there is room or the caller's context ends (reason
 	// "canceled").
 	Block
@@ -34,15 +36,16 @@ type DropReason string
 
 // The drop reasons.
 const (
-	DropQueueFull   DropReason = "queue_full"   // Drop policy, buffer full
+	DropQueueFull   DropReason = "queue_full"   // the buffer is full (Drop policy, or Wait after a timed-out wait)
 	DropWaitTimeout DropReason = "wait_timeout" // Wait policy, no room within WaitTimeout
 	DropCanceled    DropReason = "canceled"     // the caller's context ended while waiting
 	DropClosed      DropReason = "closed"       // Log after Close
-	DropShutdown    DropReason = "shutdown"     // still buffered when Close ran out of time
+	DropShutdown    DropReason = "shutdown"     // still in a memory buffer when Close ran out of time
 	DropRejected    DropReason = "rejected"     // the sink refuses the entry for good
+	DropBufferError DropReason = "buffer_error" // the buffer failed to take or keep the entry (a journal's I/O error)
 )
 
-var dropReasons = [...]DropReason{DropQueueFull, DropWaitTimeout, DropCanceled, DropClosed, DropShutdown, DropRejected}
+var dropReasons = [...]DropReason{DropQueueFull, DropWaitTimeout, DropCanceled, DropClosed, DropShutdown, DropRejected, DropBufferError}
 
 // Errors of Log, Run and Close.
 var (
@@ -55,32 +58,39 @@ var (
 	ErrRunning = errors.New("audit: logger already running")
 )
 
-// Pruner is implemented by sinks that delete old entries.
-type Pruner interface {
-	Prune(ctx context.Context, olderThan time.Duration) (int64, error)
-}
-
 // Config configures a Logger. The zero value of every field except Sink
 // means the documented default.
 type Config struct {
 	// Sink stores the entries. Required.
 	Sink Sink
-	// QueueSize bounds the entries buffered: queued plus being written.
-	// Default 10000.
+	// Buffer holds the entries until the sink stored them. Default: a
+	// MemoryBuffer of QueueSize entries. A journal (package audit/journal)
+	// keeps them across restarts and crashes.
+	Buffer Buffer
+	// QueueSize bounds the default memory buffer: the entries held, queued
+	// or being written. Default 10000.
 	QueueSize int
-	// BatchSize is the most entries per write. Default 100.
+	// BatchSize is how many waiting entries start a write at once; fewer
+	// are written once the oldest has waited BatchTimeout. Default 100.
 	BatchSize int
-	// BatchTimeout is the longest the first entry of a batch waits for the
-	// batch to fill. Default 1 s.
+	// MaxBatchSize bounds the entries of one write: when the writer falls
+	// behind, batches grow up to it, so that throughput grows with the
+	// load. Default 5000 (at least BatchSize).
+	MaxBatchSize int
+	// BatchTimeout is the longest an entry waits for its batch to fill.
+	// Default 1 s.
 	BatchTimeout time.Duration
-	// Writers is how many batches Run writes at the same time. Default 4;
-	// always 1 when Chain is set, so that the chain is stored in order.
-	Writers int
-	// Policy is what Log does when the buffer is full. Default Wait.
+	// Policy is what Log does when the buffer is full. Default Drop.
 	Policy Policy
 	// WaitTimeout is how long Log waits for room under the Wait policy.
 	// Default 1 s.
 	WaitTimeout time.Duration
+	// WriteAhead makes Log return only once its entry is held by the Buffer
+	// and durable as the Buffer makes it (a journal: written, and fsynced
+	// when so configured). Log's error then means that the action is not
+	// audited and must not be acknowledged: the router and HTTP middlewares
+	// answer service_unavailable (503) instead of the reply.
+	WriteAhead bool
 	// RetryMin and RetryMax bound the backoff between attempts to write a
 	// failed batch (doubling, with jitter). Defaults 50 ms and 2 s.
 	RetryMin, RetryMax time.Duration
@@ -89,23 +99,23 @@ type Config struct {
 	// Redactor redacts entries in Log. Default NewRedactor().
 	Redactor *Redactor
 	// Chain links the entries into a hash chain (Entry.Seq, PrevHash,
-	// Hash). With a ChainSink the chain continues from the stored head.
+	// Hash). It continues from the head of a ChainBuffer, else from the
+	// head stored by a ChainSink. With a ChainBuffer entries are linked as
+	// they are appended; otherwise as they are written.
 	Chain bool
 	// ChainKey, when set, makes the chain an HMAC-SHA-256 chain.
 	ChainKey []byte
-	// Retention, when positive and the Sink is a Pruner, makes Run delete
-	// entries older than Retention every PruneInterval (default 1 h).
-	Retention     time.Duration
-	PruneInterval time.Duration
-	// Logger receives write failures and recoveries; nil discards.
+	// Logger receives write failures, recoveries and the summary of Close;
+	// nil discards.
 	Logger *slog.Logger
 	// Registerer receives the metrics; nil means none.
 	Registerer prometheus.Registerer
 }
 
 // Stats are the Logger's counters, read together. At any time
-// Produced = Written + Dropped() + Pending + Waiting; once Close has
-// returned, Pending and Waiting are 0.
+// Produced = Written + Dropped() + Pending + Waiting. Once Close has
+// returned, Waiting is 0, and so is Pending unless the buffer keeps
+// entries for the next process (a journal).
 type Stats struct {
 	// Produced counts the entries given to Log.
 	Produced uint64
@@ -113,7 +123,8 @@ type Stats struct {
 	Written uint64
 	// DroppedBy counts the dropped entries by reason.
 	DroppedBy map[DropReason]uint64
-	// Pending is the number of entries buffered (queued or being written).
+	// Pending is the number of entries buffered (queued or being written),
+	// including, with a journal, those a previous process left.
 	Pending int
 	// Waiting is the number of entries held by Log calls waiting for room
 	// in a full buffer (Wait and Block policies): produced, not yet
@@ -136,14 +147,16 @@ func (s Stats) Dropped() uint64 {
 // called from any goroutine; Run writes; Close flushes.
 type Logger struct {
 	cfg      Config
+	buf      Buffer
 	log      *slog.Logger
 	redactor *Redactor
 	m        *metrics
+	// chainAtAppend: entries are linked in Log, before the buffer.
+	chainAtAppend bool
 
 	mu        sync.Mutex
-	queue     []Entry
-	inflight  int
-	firstAt   time.Time // when the oldest queued entry's batch opened
+	held      int  // entries in the buffer, as appended and acknowledged
+	overrun   bool // a Wait timed out; cleared when room frees
 	waiters   int
 	space     chan struct{} // closed when room frees, for waiters
 	wake      chan struct{} // wakes the writer (capacity 1)
@@ -160,6 +173,10 @@ type Logger struct {
 
 	chain       chainer
 	chainLoaded bool
+
+	// Owned by the writer (Run's, then Close's): the batch being written,
+	// kept across an abandoned attempt so that its links stay as made.
+	batch []Entry
 }
 
 // New returns a Logger for cfg. It panics when cfg.Sink is nil.
@@ -173,6 +190,10 @@ func New(cfg Config) *Logger {
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 100
 	}
+	if cfg.MaxBatchSize <= 0 {
+		cfg.MaxBatchSize = 5000
+	}
+	cfg.MaxBatchSize = max(cfg.MaxBatchSize, cfg.BatchSize)
 	if cfg.BatchTimeout <= 0 {
 		cfg.BatchTimeout = time.Second
 	}
@@ -191,17 +212,12 @@ func New(cfg Config) *Logger {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 5 * time.Second
 	}
-	if cfg.Writers <= 0 {
-		cfg.Writers = 4
-	}
-	if cfg.Chain {
-		cfg.Writers = 1
-	}
-	if cfg.PruneInterval <= 0 {
-		cfg.PruneInterval = time.Hour
+	if cfg.Buffer == nil {
+		cfg.Buffer = NewMemoryBuffer(cfg.QueueSize)
 	}
 	l := &Logger{
 		cfg:       cfg,
+		buf:       cfg.Buffer,
 		log:       cfg.Logger,
 		redactor:  cfg.Redactor,
 		m:         newMetrics(cfg.Registerer),
@@ -209,6 +225,7 @@ func New(cfg Config) *Logger {
 		wake:      make(chan struct{}, 1),
 		closing:   make(chan struct{}),
 		closeDone: make(chan struct{}),
+		held:      cfg.Buffer.Len(),
 	}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
@@ -220,13 +237,20 @@ func New(cfg Config) *Logger {
 		l.redactor = NewRedactor()
 	}
 	l.chain.key = cfg.ChainKey
+	if cb, ok := cfg.Buffer.(ChainBuffer); ok && cfg.Chain {
+		l.chainAtAppend, l.chainLoaded = true, true
+		l.chain.seq, l.chain.head = cb.ChainHead()
+	}
+	l.setQueueGaugeLocked()
 	return l
 }
 
-// Log redacts e, fills its defaults (ID, Timestamp, Outcome) and queues it.
-// It never calls the sink; when the buffer is full it follows the Policy
-// (ctx bounds the waiting of Wait and Block). It returns an error wrapping
-// ErrDropped when the entry was dropped.
+// Log redacts e, fills its defaults (ID, Timestamp, Outcome) and hands it
+// to the buffer. It never calls the sink; when the buffer is full it
+// follows the Policy (ctx bounds the waiting of Wait and Block). It returns
+// an error wrapping ErrDropped when the entry was dropped. With WriteAhead
+// it returns once the entry is durable, or an error when it cannot be made
+// so (ctx ended, the buffer failed).
 func (l *Logger) Log(ctx context.Context, e Entry) error {
 	e.normalize(l.redactor, time.Now())
 	if l.m != nil {
@@ -237,15 +261,18 @@ func (l *Logger) Log(ctx context.Context, e Entry) error {
 	if l.closed {
 		return l.dropLocked(DropClosed)
 	}
-	if l.pendingLocked() < l.cfg.QueueSize {
-		l.pushLocked(e)
-		return nil
+	pos, err := l.appendLocked(&e)
+	if err == nil {
+		return l.appended(ctx, pos)
+	}
+	if !errors.Is(err, ErrFull) {
+		return l.bufferFailedLocked(ctx, err)
 	}
 	var timeout <-chan time.Time
-	switch l.cfg.Policy {
-	case Drop:
+	switch {
+	case l.cfg.Policy == Drop, l.cfg.Policy == Wait && l.overrun:
 		return l.dropLocked(DropQueueFull)
-	case Wait:
+	case l.cfg.Policy == Wait:
 		t := time.NewTimer(l.cfg.WaitTimeout)
 		defer t.Stop()
 		timeout = t.C
@@ -263,18 +290,74 @@ func (l *Logger) Log(ctx context.Context, e Entry) error {
 			reason = DropCanceled
 		}
 		l.mu.Lock()
-		switch {
-		case l.closed:
+		if l.closed {
 			l.waiters--
 			return l.dropLocked(DropClosed)
-		case l.pendingLocked() < l.cfg.QueueSize:
+		}
+		pos, err := l.appendLocked(&e)
+		switch {
+		case err == nil:
 			l.waiters--
-			l.pushLocked(e)
-			return nil
+			return l.appended(ctx, pos)
+		case !errors.Is(err, ErrFull):
+			l.waiters--
+			return l.bufferFailedLocked(ctx, err)
 		case reason != "":
 			l.waiters--
+			if reason == DropWaitTimeout {
+				l.overrun = true
+			}
 			return l.dropLocked(reason)
 		}
+	}
+}
+
+// appendLocked links e when the chain is made at append and appends it.
+// On failure the chain is left as it was.
+func (l *Logger) appendLocked(e *Entry) (uint64, error) {
+	if !l.chainAtAppend {
+		return l.buf.Append(*e)
+	}
+	seq, head := l.chain.seq, l.chain.head
+	l.chain.link(e)
+	pos, err := l.buf.Append(*e)
+	if err != nil {
+		l.chain.seq, l.chain.head = seq, head
+		e.Seq, e.PrevHash, e.Hash = 0, "", ""
+	}
+	return pos, err
+}
+
+// appended counts an appended entry, unlocks l.mu, wakes the writer when a
+// batch opens or fills, and waits for durability in write-ahead mode.
+func (l *Logger) appended(ctx context.Context, pos uint64) error {
+	l.held++
+	n := l.held
+	l.setQueueGaugeLocked()
+	l.mu.Unlock()
+	if n == 1 || n == l.cfg.BatchSize {
+		l.kick()
+	}
+	if !l.cfg.WriteAhead {
+		return nil
+	}
+	if err := l.buf.Sync(ctx, pos); err != nil {
+		return fmt.Errorf("audit: entry not durable: %w: %w", ErrDropped, err)
+	}
+	return nil
+}
+
+// bufferFailedLocked drops an entry the buffer failed to take.
+func (l *Logger) bufferFailedLocked(ctx context.Context, err error) error {
+	derr := l.dropLocked(DropBufferError)
+	l.log.ErrorContext(ctx, "audit buffer failed; entry dropped", "err", err)
+	return derr
+}
+
+func (l *Logger) kick() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -296,63 +379,37 @@ func (l *Logger) countDropLocked(reason DropReason, n int) int {
 	return i
 }
 
-// pushLocked queues e, wakes the writer when a batch opens or fills, and
-// unlocks l.mu.
-func (l *Logger) pushLocked(e Entry) {
-	l.queue = append(l.queue, e)
-	n := len(l.queue)
-	if n == 1 {
-		l.firstAt = time.Now()
-	}
-	l.setQueueGaugeLocked()
-	l.mu.Unlock()
-	if n == 1 || n%l.cfg.BatchSize == 0 {
-		select {
-		case l.wake <- struct{}{}:
-		default:
-		}
-	}
-}
-
-func (l *Logger) pendingLocked() int { return len(l.queue) + l.inflight }
-
 func (l *Logger) setQueueGaugeLocked() {
 	if l.m != nil {
-		l.m.queue.Set(float64(l.pendingLocked()))
+		l.m.queue.Set(float64(l.held))
 	}
 }
+
+// WriteAhead reports whether Log returns only once its entry is durable
+// (Config.WriteAhead): then a Log error means the action must not be
+// acknowledged.
+func (l *Logger) WriteAhead() bool { return l.cfg.WriteAhead }
 
 // Stats returns the counters.
 func (l *Logger) Stats() Stats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s := Stats{
-		Produced:    l.produced,
-		Written:     l.written,
-		Pending:     l.pendingLocked(),
-		Waiting:     l.waiters,
-		WriteErrors: l.writeErrors,
-		DroppedBy:   make(map[DropReason]uint64, len(dropReasons)),
-	}
-	for i, r := range dropReasons {
-		s.DroppedBy[r] = l.dropped[i]
-	}
-	return s
+	return l.statsLocked()
 }
 
 // ChainHead returns the sequence number and hash of the last entry chained
-// by this Logger (or, before its first write, the head loaded from a
-// ChainSink).
+// by this Logger (or, before its first, the head it continues from, once
+// known).
 func (l *Logger) ChainHead() (seq int64, hash string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.chain.seq, l.chain.head
 }
 
-// Run writes queued entries until ctx ends or Close is called, and prunes
-// old entries when Retention is set. Entries still buffered when ctx ends
-// stay buffered for Close. Run returns nil when stopped, ErrRunning when
-// another Run is active and ErrClosed after Close.
+// Run writes buffered entries until ctx ends or Close is called. Entries
+// still buffered when ctx ends stay buffered for Close. Run returns nil
+// when stopped, ErrRunning when another Run is active and ErrClosed after
+// Close.
 func (l *Logger) Run(ctx context.Context) error {
 	l.mu.Lock()
 	if l.closed {
@@ -374,46 +431,19 @@ func (l *Logger) Run(ctx context.Context) error {
 		l.mu.Unlock()
 		close(done)
 	}()
-
-	var pruner sync.WaitGroup
-	if p, ok := l.cfg.Sink.(Pruner); ok && l.cfg.Retention > 0 {
-		pruner.Go(func() { l.pruneLoop(wctx, p) })
-	}
-	var writers sync.WaitGroup
-	for range l.cfg.Writers {
-		writers.Go(func() { l.writeLoop(wctx) })
-	}
-	writers.Wait()
-	cancel()
-	pruner.Wait()
+	l.writeLoop(wctx)
 	return nil
 }
 
-func (l *Logger) pruneLoop(ctx context.Context, p Pruner) {
-	t := time.NewTicker(l.cfg.PruneInterval)
-	defer t.Stop()
-	for {
-		n, err := p.Prune(ctx, l.cfg.Retention)
-		if err != nil && ctx.Err() == nil {
-			l.log.WarnContext(ctx, "audit prune failed", "err", err)
-		} else if n > 0 {
-			l.log.InfoContext(ctx, "audit entries pruned", "count", n, "older_than", l.cfg.Retention)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
 // Close stops accepting entries (Log drops them with reason "closed"),
-// writes everything still buffered and returns when the buffer is empty.
-// When ctx ends first, the remaining entries are dropped with reason
-// "shutdown" (a batch cut off mid-write counts as dropped even if the
-// database committed it) and Close returns an error wrapping ctx.Err().
-// Close stops Run. Later calls wait for the first to finish (or for their
-// own ctx) and return nil.
+// writes everything still buffered and returns when the buffer is empty,
+// then closes the buffer. When ctx ends first, what is left stays in a
+// durable buffer (a journal) for the next process; a memory buffer's
+// entries are dropped with reason "shutdown" (a batch cut off mid-write
+// counts as dropped even if the sink stored it). Close then returns an
+// error wrapping ctx.Err(). Close logs one line with the counters and
+// what was lost, by reason. Close stops Run. Later calls wait for the
+// first to finish (or for their own ctx) and return nil.
 func (l *Logger) Close(ctx context.Context) error {
 	l.mu.Lock()
 	if l.closed {
@@ -454,267 +484,49 @@ func (l *Logger) Close(ctx context.Context) error {
 	if ctx.Err() == nil {
 		l.writeLoop(ctx)
 	}
+	berr := l.buf.Close()
+	_, inMemory := l.buf.(*MemoryBuffer)
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if n := len(l.queue); n > 0 {
-		l.countDropLocked(DropShutdown, n)
-		l.log.ErrorContext(ctx, "audit entries dropped at shutdown", "count", n)
-		l.queue = nil
+	left := l.held
+	if inMemory && left > 0 {
+		l.countDropLocked(DropShutdown, left)
+		l.held = 0
 		l.setQueueGaugeLocked()
-		return fmt.Errorf("audit: close: %d entries not written: %w", n, ctx.Err())
 	}
-	return nil
-}
+	st := l.statsLocked()
+	l.mu.Unlock()
 
-// writeLoop writes batches until ctx ends or, once closing, the queue is
-// empty. The unsettled entries of a batch whose write is abandoned go back
-// to the front of the queue.
-func (l *Logger) writeLoop(ctx context.Context) {
-	for {
-		batch := l.next(ctx)
-		if batch == nil {
-			return
-		}
-		if rest := l.write(ctx, batch); rest != nil {
-			l.mu.Lock()
-			l.queue = append(rest[:len(rest):len(rest)], l.queue...)
-			l.inflight -= len(rest)
-			l.firstAt = time.Now()
-			l.mu.Unlock()
-			return
+	attrs := []any{"produced", st.Produced, "written", st.Written, "dropped", st.Dropped()}
+	for _, r := range dropReasons {
+		if n := st.DroppedBy[r]; n > 0 {
+			attrs = append(attrs, "dropped_"+string(r), n)
 		}
 	}
-}
-
-// next waits for a batch: BatchSize entries, or fewer once the oldest has
-// waited BatchTimeout or the logger is closing. It returns nil when ctx
-// ends or when closing with an empty queue.
-func (l *Logger) next(ctx context.Context) []Entry {
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
-	for {
-		l.mu.Lock()
-		n := len(l.queue)
-		closing := l.closed
-		if n >= l.cfg.BatchSize || (n > 0 && (closing || time.Since(l.firstAt) >= l.cfg.BatchTimeout)) {
-			k := min(n, l.cfg.BatchSize)
-			batch := l.queue[:k:k]
-			l.queue = l.queue[k:]
-			if len(l.queue) == 0 {
-				l.queue = nil
-			} else {
-				l.firstAt = time.Now()
-			}
-			l.inflight += k
-			l.mu.Unlock()
-			return batch
-		}
-		if n == 0 && closing {
-			l.mu.Unlock()
-			return nil
-		}
-		var fire <-chan time.Time
-		if n > 0 {
-			d := l.cfg.BatchTimeout - time.Since(l.firstAt)
-			if timer == nil {
-				timer = time.NewTimer(d)
-			} else {
-				timer.Reset(d)
-			}
-			fire = timer.C
-		}
-		l.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-l.wake:
-		case <-l.closing:
-		case <-fire:
-		}
+	var err error
+	switch {
+	case left > 0 && inMemory:
+		err = fmt.Errorf("audit: close: %d entries not written: %w", left, ctx.Err())
+	case left > 0:
+		attrs = append(attrs, "kept_in_buffer", left)
+		err = fmt.Errorf("audit: close: %d entries left in the buffer for the next start: %w", left, ctx.Err())
 	}
-}
-
-// write stores batch, retrying with backoff. It returns nil when the batch
-// is settled (written, or dropped as rejected), and the unsettled entries
-// when ctx ended first.
-func (l *Logger) write(ctx context.Context, batch []Entry) []Entry {
-	backoff := l.cfg.RetryMin
-	failures := 0
-	for {
-		err := l.ensureChain(ctx)
-		headFailed := err != nil
-		if err == nil {
-			l.linkAll(batch)
-			err = l.attempt(ctx, batch)
-		}
-		if err == nil {
-			if failures > 0 {
-				l.log.InfoContext(ctx, "audit writes recovered", "failed_attempts", failures)
-			}
-			l.settle(len(batch), 0)
-			return nil
-		}
-		if ctx.Err() != nil {
-			return batch
-		}
-		failures++
-		l.countError(err)
-		if !headFailed && rejected(err) {
-			l.log.WarnContext(ctx, "audit batch rejected; writing entries one by one", "entries", len(batch), "err", err)
-			return l.writeSingles(ctx, batch)
-		}
-		if failures == 1 || failures%20 == 0 {
-			l.log.WarnContext(ctx, "audit batch write failed; retrying", "entries", len(batch), "attempt", failures, "err", err)
-		}
-		if !sleep(ctx, jitter(backoff)) {
-			return batch
-		}
-		backoff = min(backoff*2, l.cfg.RetryMax)
+	if berr != nil {
+		err = errors.Join(err, fmt.Errorf("audit: close buffer: %w", berr))
+		attrs = append(attrs, "buffer_err", berr)
 	}
-}
-
-// writeSingles writes the entries of a rejected batch one at a time,
-// dropping those the sink refuses for good. When chaining, the entries are
-// relinked so that the chain skips a dropped one.
-func (l *Logger) writeSingles(ctx context.Context, batch []Entry) []Entry {
-	if l.cfg.Chain {
-		l.mu.Lock()
-		l.chain.seq, l.chain.head = batch[0].Seq-1, batch[0].PrevHash
-		l.mu.Unlock()
-		for i := range batch {
-			batch[i].Hash = ""
-		}
+	level := slog.LevelInfo
+	if st.Dropped() > 0 || berr != nil {
+		level = slog.LevelError
 	}
-	for i := range batch {
-		one := batch[i : i+1]
-		backoff := l.cfg.RetryMin
-		for {
-			l.linkAll(one)
-			err := l.attempt(ctx, one)
-			if err == nil {
-				l.settle(1, 0)
-				break
-			}
-			if ctx.Err() != nil {
-				return batch[i:]
-			}
-			l.countError(err)
-			if rejected(err) {
-				l.log.ErrorContext(ctx, "audit entry rejected by the sink; dropped", "id", one[0].ID.String(), "err", err)
-				if l.cfg.Chain {
-					l.mu.Lock()
-					l.chain.seq, l.chain.head = one[0].Seq-1, one[0].PrevHash
-					l.mu.Unlock()
-				}
-				l.settle(0, 1)
-				break
-			}
-			if !sleep(ctx, jitter(backoff)) {
-				return batch[i:]
-			}
-			backoff = min(backoff*2, l.cfg.RetryMax)
-		}
-	}
-	return nil
-}
-
-// attempt makes one write of batch within WriteTimeout.
-func (l *Logger) attempt(ctx context.Context, batch []Entry) error {
-	wctx, cancel := context.WithTimeout(ctx, l.cfg.WriteTimeout)
-	defer cancel()
-	start := time.Now()
-	err := l.cfg.Sink.Write(wctx, batch)
-	if l.m != nil && err == nil {
-		l.m.writeTime.Observe(time.Since(start).Seconds())
-		l.m.batch.Observe(float64(len(batch)))
-	}
+	l.log.Log(ctx, level, "audit log closed", attrs...)
 	return err
 }
 
-// settle removes a finished batch from the buffer: written entries are
-// counted as written, dropped ones as rejected.
-func (l *Logger) settle(written, dropped int) {
-	l.mu.Lock()
-	l.inflight -= written + dropped
-	l.written += uint64(written)
-	l.countDropLocked(DropRejected, dropped)
-	if l.waiters > 0 {
-		close(l.space)
-		l.space = make(chan struct{})
+func (l *Logger) statsLocked() Stats {
+	s := Stats{Produced: l.produced, Written: l.written, Pending: l.held, Waiting: l.waiters,
+		WriteErrors: l.writeErrors, DroppedBy: make(map[DropReason]uint64, len(dropReasons))}
+	for i, r := range dropReasons {
+		s.DroppedBy[r] = l.dropped[i]
 	}
-	l.setQueueGaugeLocked()
-	l.mu.Unlock()
-	if l.m != nil && written > 0 {
-		l.m.written.Add(float64(written))
-	}
-}
-
-func (l *Logger) countError(err error) {
-	l.mu.Lock()
-	l.writeErrors++
-	l.mu.Unlock()
-	if l.m == nil {
-		return
-	}
-	typ := "write"
-	switch {
-	case rejected(err):
-		typ = "rejected"
-	case errors.Is(err, context.DeadlineExceeded):
-		typ = "timeout"
-	}
-	l.m.errs.WithLabelValues(typ).Inc()
-}
-
-// ensureChain loads the chain head from the sink once, when chaining.
-func (l *Logger) ensureChain(ctx context.Context) error {
-	if !l.cfg.Chain || l.chainLoaded {
-		return nil
-	}
-	if cs, ok := l.cfg.Sink.(ChainSink); ok {
-		hctx, cancel := context.WithTimeout(ctx, l.cfg.WriteTimeout)
-		seq, head, err := cs.ChainHead(hctx)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("audit: load chain head: %w", err)
-		}
-		l.mu.Lock()
-		l.chain.seq, l.chain.head = seq, head
-		l.mu.Unlock()
-	}
-	l.chainLoaded = true
-	return nil
-}
-
-// linkAll chains the entries of batch that are not chained yet.
-func (l *Logger) linkAll(batch []Entry) {
-	if !l.cfg.Chain {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for i := range batch {
-		if batch[i].Hash == "" {
-			l.chain.link(&batch[i])
-		}
-	}
-}
-
-func jitter(d time.Duration) time.Duration {
-	return d/2 + rand.N(d/2+1)
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	return s
 }

@@ -93,6 +93,9 @@ type Route[T ID] struct {
 	Schema    json.RawMessage
 	Paginated bool
 	Timeout   time.Duration
+	// Audit is how much of the package's calls the audit trail records
+	// (read by router/routermw.Audit).
+	Audit AuditLevel
 
 	schema      *compiledSchema
 	handlerFunc Handler[T] // the registered handler
@@ -111,6 +114,7 @@ type routeConfig struct {
 	timeout   time.Duration
 	paginated bool
 	name      string
+	audit     AuditLevel
 }
 
 // Roles requires the caller to hold ALL the given roles. It may be given
@@ -151,6 +155,31 @@ func Timeout(d time.Duration) Option { return func(c *routeConfig) { c.timeout =
 // response's Meta (the meta member is null for every other package), and
 // listings say so. Handle requires it for outputs that implement Paged.
 func Paginated() Option { return func(c *routeConfig) { c.paginated = true } }
+
+// AuditLevel is how much of a package's calls the audit trail records, as
+// Kubernetes audit levels do.
+type AuditLevel uint8
+
+// The audit levels.
+const (
+	// AuditRequest records the call with its request data (redacted). The
+	// default.
+	AuditRequest AuditLevel = iota
+	// AuditMetadata records who called what, when and with which outcome,
+	// without the request data.
+	AuditMetadata
+	// AuditNone does not record the package's calls.
+	AuditNone
+)
+
+// Audit sets the package's audit level (default AuditRequest).
+// It panics on a level that is not one of the constants.
+func Audit(level AuditLevel) Option {
+	if level > AuditNone {
+		panic(fmt.Sprintf("router: unknown audit level %d", level))
+	}
+	return func(c *routeConfig) { c.audit = level }
+}
 
 // Name sets the name shown in listings and audit entries (default: the
 // ID's String method, or PKG_<id>).
@@ -199,7 +228,7 @@ func (r *PackageRouter[T]) Register(id T, h Handler[T], opts ...Option) {
 	if h == nil {
 		panic(fmt.Sprintf("router: pkg_id %d (%s): nil handler", id, d.name))
 	}
-	rt := &Route[T]{ID: id, Name: d.name, Access: d.access, Roles: d.roles, Paginated: d.paginated, Timeout: d.timeout, schema: d.compiled}
+	rt := &Route[T]{ID: id, Name: d.name, Access: d.access, Roles: d.roles, Paginated: d.paginated, Timeout: d.timeout, Audit: d.audit, schema: d.compiled}
 	if rt.Timeout <= 0 {
 		rt.Timeout = DefaultTimeout
 	}

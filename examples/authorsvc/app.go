@@ -18,6 +18,7 @@ import (
 
 	"github.com/pkgroute/pkgroute/audit"
 	"github.com/pkgroute/pkgroute/audit/auditbun"
+	"github.com/pkgroute/pkgroute/audit/journal"
 	"github.com/pkgroute/pkgroute/auth"
 	"github.com/pkgroute/pkgroute/auth/authtest"
 	"github.com/pkgroute/pkgroute/auth/keycloak"
@@ -118,19 +119,43 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("audit table: %w", err)
 	}
 	if cfg.AuditEnabled {
-		auditLog = audit.New(audit.Config{
-			Sink:          auditSink,
-			QueueSize:     cfg.AuditQueueMaxSize,
-			BatchSize:     cfg.AuditBatchSize,
-			BatchTimeout:  cfg.AuditBatchTimeout,
-			Policy:        audit.Wait,
-			WaitTimeout:   cfg.AuditQueueTimeout,
-			Retention:     time.Duration(cfg.AuditRetentionDays) * 24 * time.Hour,
-			PruneInterval: 24 * time.Hour,
-			Logger:        log,
-			Registerer:    reg,
-		})
-		background = append(background, auditLog.Run)
+		acfg := audit.Config{
+			Sink:         auditSink,
+			QueueSize:    cfg.AuditQueueMaxSize,
+			BatchSize:    cfg.AuditBatchSize,
+			BatchTimeout: cfg.AuditBatchTimeout,
+			WriteAhead:   cfg.AuditWriteAhead,
+			Logger:       log,
+			Registerer:   reg,
+		}
+		if cfg.AuditQueueTimeout > 0 {
+			acfg.Policy, acfg.WaitTimeout = audit.Wait, cfg.AuditQueueTimeout
+		}
+		if cfg.AuditJournalDir != "" {
+			j, err := journal.Open(ctx, cfg.AuditJournalDir, journal.Config{
+				Fsync:    cfg.AuditJournalFsync,
+				MaxBytes: cfg.AuditJournalMax,
+				Head:     auditSink.ChainHead,
+				Logger:   log,
+			})
+			if err != nil {
+				return fmt.Errorf("audit journal: %w", err)
+			}
+			if n := j.Len(); n > 0 {
+				log.Info("audit journal replays entries of an earlier run", "entries", n)
+			}
+			acfg.Buffer = j
+		}
+		auditLog = audit.New(acfg)
+		// Closed after the drain below; this only releases the journal
+		// when start-up fails.
+		defer func() { _ = auditLog.Close(context.WithoutCancel(ctx)) }()
+		background = append(background, auditLog.Run, audit.Retention{
+			Pruner:   auditSink,
+			MaxAge:   time.Duration(cfg.AuditRetentionDays) * 24 * time.Hour,
+			Interval: 24 * time.Hour,
+			Logger:   log,
+		}.Run)
 	}
 
 	pkgs := router.New[PkgID](router.Config{Logger: log})
@@ -314,12 +339,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	if auditLog != nil {
-		// Every entry of the drained requests is written before exit.
-		if err := auditLog.Close(sctx); err != nil {
+		// The audit flush has its own budget, after the drain: every entry
+		// of the drained requests is written, or stays in the journal, or
+		// is counted as dropped in the logger's closing line.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.AuditFlushTimeout)
+		err := auditLog.Close(fctx)
+		cancel()
+		if err != nil && cfg.AuditJournalDir == "" {
 			return fmt.Errorf("flush audit log: %w", err)
 		}
-		st := auditLog.Stats()
-		log.Info("audit log flushed", "written", st.Written, "dropped", st.Dropped())
 	}
 	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/pkgroute/pkgroute/audit/journal"
 	"net"
 	"net/netip"
 	"net/url"
@@ -43,6 +44,11 @@ type config struct {
 	AuditBatchTimeout  time.Duration
 	AuditQueueTimeout  time.Duration
 	AuditRetentionDays int
+	AuditJournalDir    string
+	AuditJournalFsync  journal.Fsync
+	AuditJournalMax    int64
+	AuditWriteAhead    bool
+	AuditFlushTimeout  time.Duration
 	LogLevel           string
 	LogFormat          string
 	ShutdownTimeout    time.Duration
@@ -93,11 +99,21 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		AuditQueueMaxSize:  p.integer("AUDIT_QUEUE_MAX_SIZE", 10000, 1),
 		AuditBatchSize:     p.integer("AUDIT_BATCH_SIZE", 100, 1),
 		AuditBatchTimeout:  p.duration("AUDIT_BATCH_TIMEOUT", time.Second),
-		AuditQueueTimeout:  p.duration("AUDIT_QUEUE_TIMEOUT", time.Second),
+		AuditQueueTimeout:  p.duration("AUDIT_QUEUE_TIMEOUT", 0),
 		AuditRetentionDays: p.integer("AUDIT_LOG_RETENTION_DAYS", 365, 1),
+		AuditJournalDir:    p.str("AUDIT_JOURNAL_DIR", ""),
+		AuditJournalMax:    int64(p.integer("AUDIT_JOURNAL_MAX_BYTES", journal.DefaultMaxBytes, 1<<20)),
+		AuditWriteAhead:    p.boolean("AUDIT_WRITE_AHEAD", false),
+		AuditFlushTimeout:  time.Duration(p.integer("AUDIT_FLUSH_TIMEOUT_SECONDS", 10, 1)) * time.Second,
 		LogLevel:           p.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "warning", "error"),
 		LogFormat:          p.oneOf("LOG_FORMAT", "human", "human", "json"),
 		ShutdownTimeout:    time.Duration(p.integer("SHUTDOWN_TIMEOUT_SECONDS", 10, 1)) * time.Second,
+	}
+	if f, err := journal.ParseFsync(p.oneOf("AUDIT_JOURNAL_FSYNC", "batch", "batch", "interval", "never")); err == nil {
+		c.AuditJournalFsync = f
+	}
+	if c.AuditWriteAhead && c.AuditJournalDir == "" {
+		p.fail("AUDIT_WRITE_AHEAD", "true", "needs AUDIT_JOURNAL_DIR: a reply waits until its entry is in the journal")
 	}
 	for _, s := range p.list("TRUSTED_PROXIES", "") {
 		pfx, err := netip.ParsePrefix(s)
@@ -255,6 +271,8 @@ func (p *envParser) boolean(name string, def bool) bool {
 	return b
 }
 
+// duration reads a duration (a bare number means seconds). It must be
+// positive, or may be 0 where the default is 0 (off).
 func (p *envParser) duration(name string, def time.Duration) time.Duration {
 	v := p.str(name, "")
 	if v == "" {
@@ -270,7 +288,7 @@ func (p *envParser) duration(name string, def time.Duration) time.Duration {
 		}
 		d = time.Duration(f * float64(time.Second))
 	}
-	if d <= 0 {
+	if d < 0 || d == 0 && def != 0 {
 		p.fail(name, v, "must be positive")
 		return def
 	}

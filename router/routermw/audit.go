@@ -15,12 +15,15 @@ type AuditConfig struct {
 	// RequestInfo returns the client IP, user agent and correlation id of
 	// the request behind ctx. Default: audit.RequestInfoFrom(ctx).
 	RequestInfo func(ctx context.Context) audit.RequestInfo
-	// OmitData leaves the request data out of the entries (by default it is
-	// recorded, redacted).
+	// OmitData leaves the request data out of every entry, as if each
+	// package were registered with router.Audit(router.AuditMetadata).
 	OmitData bool
-	// Skip, when set, excludes packages by name (PING, for example).
-	Skip func(name string) bool
 }
+
+// errNotAudited is the reply of a call whose entry the write-ahead logger
+// could not make durable.
+var errNotAudited = &router.Error{Status: router.StatusError, Code: router.CodeServiceUnavailable,
+	Msg: "the request could not be audited", Retry: time.Second}
 
 // Audit returns a router middleware that logs one entry per package call:
 // action type "<TRANSPORT>:<PKG_NAME>" ("WS:GET_AUTHORS" over WebSocket,
@@ -28,7 +31,14 @@ type AuditConfig struct {
 // not named), resource the pkg_id, the caller, the request data (redacted
 // by the logger), the status_code as response status, the outcome from it
 // (0 success, 3 permission_denied, 4 rate_limited, others error), the wire
-// error code and message, and the duration.
+// error code and message, and the duration. A package registered with
+// router.Audit(router.AuditNone) is not audited, one with AuditMetadata is
+// audited without its data.
+//
+// When the logger is in write-ahead mode (audit.Config.WriteAhead), the
+// reply is released only once its entry is durable; when it cannot be
+// made so, the caller gets service_unavailable instead of the reply (the
+// handler has run: its effects stand, but the call is not acknowledged).
 func Audit[T router.ID](l *audit.Logger, cfg AuditConfig) router.Middleware[T] {
 	info := cfg.RequestInfo
 	if info == nil {
@@ -39,10 +49,14 @@ func Audit[T router.ID](l *audit.Logger, cfg AuditConfig) router.Middleware[T] {
 	}
 	return func(next router.Handler[T]) router.Handler[T] {
 		return router.HandlerFunc[T](func(ctx context.Context, req *router.Request[T]) router.Response {
-			name := routeName(req)
-			if cfg.Skip != nil && cfg.Skip(name) {
+			level := router.AuditRequest
+			if req.Route != nil {
+				level = req.Route.Audit
+			}
+			if level == router.AuditNone {
 				return next.ServePackage(ctx, req)
 			}
+			name := routeName(req)
 			start := time.Now()
 			resp := next.ServePackage(ctx, req)
 			ri := info(ctx)
@@ -62,7 +76,7 @@ func Audit[T router.ID](l *audit.Logger, cfg AuditConfig) router.Middleware[T] {
 			if p := req.Principal; p != nil {
 				e.UserID, e.Username, e.UserRoles = p.ID, p.Username, p.Roles
 			}
-			if !cfg.OmitData {
+			if !cfg.OmitData && level == router.AuditRequest {
 				e.RequestData = req.Data
 			}
 			if resp.Status != router.StatusOK {
@@ -72,7 +86,9 @@ func Audit[T router.ID](l *audit.Logger, cfg AuditConfig) router.Middleware[T] {
 					e.ErrorMessage = router.ToError(resp.Err).Code
 				}
 			}
-			_ = l.Log(ctx, e)
+			if err := l.Log(ctx, e); err != nil && l.WriteAhead() {
+				return router.Response{Status: errNotAudited.Status, Data: errNotAudited.Body(), Err: err}
+			}
 			return resp
 		})
 	}

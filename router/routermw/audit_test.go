@@ -28,6 +28,7 @@ const (
 	pkgFails   PkgID = 4
 	pkgSchema  PkgID = 5
 	pkgPing    PkgID = 6
+	pkgMeta    PkgID = 7
 )
 
 // capture is a sink that keeps what it is given.
@@ -69,7 +70,10 @@ func newRouter(mw ...router.Middleware[PkgID]) *router.PackageRouter[PkgID] {
 	}), router.Public(), router.Name("STRICT"), router.Schema(`{"type":"object","required":["name"]}`))
 	r.Register(pkgPing, router.HandlerFunc[PkgID](func(context.Context, *router.Request[PkgID]) router.Response {
 		return router.Response{}
-	}), router.Public(), router.Name("PING"))
+	}), router.Public(), router.Name("PING"), router.Audit(router.AuditNone))
+	r.Register(pkgMeta, router.HandlerFunc[PkgID](func(context.Context, *router.Request[PkgID]) router.Response {
+		return router.Response{}
+	}), router.Public(), router.Name("LOGIN_LIKE"), router.Audit(router.AuditMetadata))
 	return r
 }
 
@@ -82,7 +86,7 @@ func envelope(pkg PkgID, data string) []byte {
 func TestAuditOutcomesOverWebSocket(t *testing.T) {
 	sink := &capture{}
 	l := audit.New(audit.Config{Sink: sink})
-	r := newRouter(routermw.Audit[PkgID](l, routermw.AuditConfig{Skip: func(name string) bool { return name == "PING" }}))
+	r := newRouter(routermw.Audit[PkgID](l, routermw.AuditConfig{}))
 	ctx := router.WithTransport(context.Background(), "ws")
 	ctx = audit.WithRequestInfo(ctx, audit.RequestInfo{IP: "192.0.2.7", UserAgent: "ua/1", RequestID: "corr-1"})
 
@@ -103,12 +107,18 @@ func TestAuditOutcomesOverWebSocket(t *testing.T) {
 	for _, tt := range tests {
 		r.Dispatch(ctx, alice, envelope(tt.pkg, tt.data))
 	}
-	r.Dispatch(ctx, alice, envelope(pkgPing, `{}`))
+	r.Dispatch(ctx, alice, envelope(pkgPing, `{}`)) // AuditNone
+	r.Dispatch(ctx, alice, envelope(pkgMeta, `{"secret":"s"}`))
 	r.Dispatch(ctx, alice, envelope(9, `{}`)) // unknown packages never reach middleware
 	require.NoError(t, l.Close(context.Background()))
 
 	got := sink.all()
-	require.Len(t, got, len(tests))
+	require.Len(t, got, len(tests)+1)
+	meta := got[len(got)-1]
+	assert.Equal(t, "WS:LOGIN_LIKE", meta.ActionType)
+	assert.Nil(t, meta.RequestData, "AuditMetadata records no data")
+	assert.Equal(t, "alice", meta.Username)
+	got = got[:len(got)-1]
 	byAction := map[string]audit.Entry{}
 	for _, e := range got {
 		byAction[e.ActionType] = e
@@ -138,7 +148,7 @@ func TestAuditOutcomesOverWebSocket(t *testing.T) {
 
 func TestAuditOverHTTPBridge(t *testing.T) {
 	sink := &capture{}
-	l := audit.New(audit.Config{Sink: sink, Writers: 1})
+	l := audit.New(audit.Config{Sink: sink})
 	r := newRouter(routermw.Audit[PkgID](l, routermw.AuditConfig{OmitData: true}))
 	mux := http.NewServeMux()
 	mux.Handle("POST /api/pkg/{pkg_id}", router.Bridge(r))
@@ -176,4 +186,42 @@ func TestOutcome(t *testing.T) {
 	} {
 		assert.Equal(t, want, routermw.Outcome(s), s.String())
 	}
+}
+
+// blockingSink holds every write until release is closed.
+type blockingSink struct{ release chan struct{} }
+
+func (s blockingSink) Write(ctx context.Context, _ []audit.Entry) error {
+	select {
+	case <-s.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func TestAuditWriteAheadRefusesUnauditedReplies(t *testing.T) {
+	release := make(chan struct{})
+	// Room for one entry, and the sink does not take it: the second call
+	// cannot be audited.
+	l := audit.New(audit.Config{Sink: blockingSink{release}, QueueSize: 1, WriteAhead: true})
+	r := newRouter(routermw.Audit[PkgID](l, routermw.AuditConfig{}))
+	ctx := router.WithTransport(context.Background(), "ws")
+
+	first := string(r.Dispatch(ctx, alice, envelope(pkgOK, `{}`)))
+	assert.Contains(t, first, `"status_code":0`)
+	second := string(r.Dispatch(ctx, alice, envelope(pkgOK, `{}`)))
+	assert.Contains(t, second, `"status_code":1`)
+	assert.Contains(t, second, `"code":"service_unavailable"`)
+	assert.Contains(t, second, `"msg":"the request could not be audited"`)
+	assert.Contains(t, second, `"retry_after_ms":1000`)
+	assert.NotContains(t, second, `"n":1`, "the reply is withheld")
+	// Packages that are not audited are not refused.
+	assert.Contains(t, string(r.Dispatch(ctx, alice, envelope(pkgPing, `{}`))), `"status_code":0`)
+
+	close(release)
+	require.NoError(t, l.Close(context.Background()))
+	st := l.Stats()
+	assert.Equal(t, uint64(1), st.Written)
+	assert.Equal(t, uint64(1), st.DroppedBy[audit.DropQueueFull])
 }

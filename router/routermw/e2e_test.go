@@ -13,6 +13,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/pkgroute/pkgroute/audit"
+	"github.com/pkgroute/pkgroute/audit/auditbun"
 	"github.com/pkgroute/pkgroute/auth"
 	"github.com/pkgroute/pkgroute/internal/testenv"
 	"github.com/pkgroute/pkgroute/router"
@@ -40,7 +41,7 @@ func TestNoBearerTokenPersistedOrLogged(t *testing.T) {
 	require.NoError(t, err)
 	db := bun.NewDB(sqldb, pgdialect.New())
 	defer db.Close()
-	store := audit.NewBunSink(db, audit.BunConfig{})
+	store := auditbun.New(db, auditbun.Config{})
 	require.NoError(t, store.CreateTable(ctx))
 
 	var logs testenv.Buffer

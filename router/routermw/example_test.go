@@ -18,7 +18,7 @@ func ExampleAudit() {
 		}
 		return nil
 	})
-	auditLog := audit.New(audit.Config{Sink: sink, Writers: 1}) // one writer: entries printed in order
+	auditLog := audit.New(audit.Config{Sink: sink})
 
 	r := router.New[int32](router.Config{})
 	r.Use(routermw.Audit[int32](auditLog, routermw.AuditConfig{}), routermw.Metrics[int32](prometheus.NewRegistry()))
