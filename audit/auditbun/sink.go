@@ -126,6 +126,11 @@ func (s *Sink) Write(ctx context.Context, entries []audit.Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
+	if err := ctx.Err(); err != nil {
+		// Before a caller's connection is touched: database/sql closes
+		// one whose query is canceled.
+		return fmt.Errorf("auditbun: write %d entries: %w", len(entries), err)
+	}
 	var err error
 	switch {
 	case s.sqldb == nil:

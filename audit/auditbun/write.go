@@ -3,7 +3,10 @@ package auditbun
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -28,6 +31,10 @@ const timeLayout = "2006-01-02 15:04:05.999999-07:00"
 // quoted in the statement: the path for a caller's transaction or
 // connection, and for a PostgreSQL batch that COPY found partly stored.
 func (s *Sink) writeInsert(ctx context.Context, entries []audit.Entry) error {
+	if i := slices.IndexFunc(entries, hasNUL); i >= 0 {
+		// Text in SQL holds no NUL byte.
+		return fmt.Errorf("%w: entry %s has a NUL byte", audit.ErrRejected, entries[i].ID)
+	}
 	b := make([]byte, 0, 160+400*len(entries))
 	last := chainLast(entries)
 	switch {
@@ -181,3 +188,14 @@ func plainJSON(s string) bool {
 
 // appendTime appends t in timeLayout, in UTC.
 func appendTime(b []byte, t time.Time) []byte { return t.UTC().AppendFormat(b, timeLayout) }
+
+// hasNUL reports whether a text of e holds a NUL byte.
+func hasNUL(e audit.Entry) bool {
+	for _, v := range []string{e.UserID, e.Username, e.ActionType, e.Resource, string(e.Outcome), e.IPAddress,
+		e.UserAgent, e.RequestID, string(e.RequestData), e.ErrorMessage, e.PrevHash, e.Hash} {
+		if strings.IndexByte(v, 0) >= 0 {
+			return true
+		}
+	}
+	return slices.ContainsFunc(e.UserRoles, func(r string) bool { return strings.IndexByte(r, 0) >= 0 })
+}
