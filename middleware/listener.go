@@ -23,6 +23,17 @@ import (
 // generated X-Correlation-ID, instead of net/http's plain text. The
 // connection is closed after them, as net/http does.
 //
+// It also follows the framing of the requests read, and with a server made
+// by [NewServer] the connection is closed after the response to a request
+// whose framing is ambiguous: Content-Length together with
+// Transfer-Encoding (which net/http serves as chunked, dropping
+// Content-Length before any handler sees it), or Transfer-Encoding in an
+// HTTP/1.0 request (RFC 9112 §6.1, §6.3). Bytes after such a request are
+// never read as another request, whatever a proxy in front made of them.
+// The same happens when the framing of a request cannot be followed (a
+// chunk-size line longer than 64 bytes without an extension, for one);
+// requests net/http refuses close the connection anyway.
+//
 // Everything else written to the connections passes through untouched,
 // hijacked (WebSocket) connections included.
 func Listener(ln net.Listener, cfg SecurityHeadersConfig) net.Listener {
@@ -50,6 +61,16 @@ func (l *errListener) Accept() (net.Conn, error) {
 type errConn struct {
 	net.Conn
 	headers string
+	framing framing
+}
+
+// Read follows the requests' framing (see framing) on the bytes read.
+func (c *errConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && !c.framing.done {
+		c.framing.feed(p[:n])
+	}
+	return n, err
 }
 
 // Write rewrites net/http's own error answers (see Listener) and passes

@@ -83,6 +83,8 @@ func TestListenerAnswersNetHTTPErrors(t *testing.T) {
 			400, "invalid_request", "malformed HTTP request"},
 		{"unsupported protocol", "GET / HTTP/9.9\r\nHost: x\r\n\r\n",
 			505, "invalid_request", "malformed HTTP request: unsupported protocol version"},
+		{"differing Content-Length", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+			400, "invalid_request", "malformed HTTP request"},
 		{"unsupported Transfer-Encoding", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
 			501, "invalid_request", "unsupported transfer encoding"},
 	}

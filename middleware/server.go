@@ -44,7 +44,8 @@ type ServerConfig struct {
 // ReadHeaderTimeout 5 s, ReadTimeout 15 s, WriteTimeout 15 s, IdleTimeout
 // 60 s and MaxHeaderBytes 64 KiB unless cfg says otherwise. "OPTIONS *"
 // requests reach h (net/http would answer them itself, past every
-// middleware); [Routes] answers them.
+// middleware); [Routes] answers them. With [Listener], the connection is
+// closed after a request whose framing is ambiguous (see there).
 func NewServer(addr string, h http.Handler, cfg ServerConfig) *http.Server {
 	or := func(d, def time.Duration) time.Duration {
 		if d > 0 {
@@ -64,7 +65,8 @@ func NewServer(addr string, h http.Handler, cfg ServerConfig) *http.Server {
 	}
 	return &http.Server{
 		Addr:              addr,
-		Handler:           h,
+		Handler:           closeAmbiguous(h),
+		ConnContext:       withFraming,
 		ReadHeaderTimeout: or(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout),
 		ReadTimeout:       or(cfg.ReadTimeout, DefaultReadTimeout),
 		WriteTimeout:      or(cfg.WriteTimeout, DefaultWriteTimeout),
