@@ -149,6 +149,7 @@ func TestLoadCentrifuge(t *testing.T) {
 	assert.Zero(t, rep.Unmatched)
 	assert.Zero(t, rep.Unanswered)
 	assert.Equal(t, 1, pongs())
+	assert.EqualValues(t, 31, rep.Frames, "30 frames of two replies, one ping")
 }
 
 func TestCentrifugeConnectError(t *testing.T) {

@@ -43,6 +43,10 @@ type LoadReport struct {
 	Unanswered int64 `json:"unanswered"`
 	// Unmatched counts replies whose id matched no request in flight.
 	Unmatched int64 `json:"unmatched"`
+	// Frames counts the WebSocket messages read after the handshakes: a
+	// server that gathers several replies in one message (centrifuge's
+	// JSON protocol does) reads fewer frames than replies.
+	Frames int64 `json:"frames"`
 	// Throughput is Completed per second of ElapsedSeconds.
 	Throughput float64 `json:"throughput_rps"`
 	// Latency of the completed requests, from write to reply.
@@ -115,7 +119,7 @@ func (r *LoadReport) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "  connected   %d/%d\n", r.Connected, r.Conns)
 		fmt.Fprintf(&b, "  requests    sent %d, completed %d (ok %d), unanswered %d, unmatched replies %d\n",
 			r.Sent, r.Completed, r.OK, r.Unanswered, r.Unmatched)
-		fmt.Fprintf(&b, "  throughput  %.1f req/s over %s\n", r.Throughput, secs(r.ElapsedSeconds))
+		fmt.Fprintf(&b, "  throughput  %.1f req/s over %s (%d messages read)\n", r.Throughput, secs(r.ElapsedSeconds), r.Frames)
 		if l := r.Latency; l != nil {
 			fmt.Fprintf(&b, "  latency     p50 %s  p90 %s  p99 %s  max %s  (mean %s)\n",
 				us(l.P50), us(l.P90), us(l.P99), us(l.Max), us(l.Mean))

@@ -74,6 +74,7 @@ type runner struct {
 	hist    histogram
 
 	sent, ok, completed, unanswered, unmatched atomic.Int64
+	frames                                     atomic.Int64
 	outstanding                                atomic.Int64
 	lastReply                                  atomic.Int64 // ns since base
 	budget                                     atomic.Int64
@@ -311,6 +312,7 @@ func (c *conn) read() {
 			c.end(err)
 			return
 		}
+		c.r.frames.Add(1)
 		if pong := c.codec.parse(msg, c.onReply); pong != nil {
 			c.wmu.Lock()
 			_ = c.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
@@ -623,7 +625,7 @@ func (r *runner) report(connected int) *LoadReport {
 		Conns: r.cfg.Conns, Connected: connected,
 		DurationSeconds: r.cfg.Duration.Seconds(),
 		Sent:            r.sent.Load(), Completed: r.completed.Load(), OK: r.ok.Load(),
-		Unanswered: r.unanswered.Load(), Unmatched: r.unmatched.Load(),
+		Unanswered: r.unanswered.Load(), Unmatched: r.unmatched.Load(), Frames: r.frames.Load(),
 	}
 	if !r.cfg.Idle {
 		rep.InFlight = r.cfg.InFlight

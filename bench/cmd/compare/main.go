@@ -242,6 +242,7 @@ type report struct {
 	Held       int              `json:"held"`
 	Sent       int64            `json:"sent"`
 	Completed  int64            `json:"completed"`
+	Frames     int64            `json:"frames"`
 	OK         int64            `json:"ok"`
 	Unanswered int64            `json:"unanswered"`
 	Throughput float64          `json:"throughput_rps"`

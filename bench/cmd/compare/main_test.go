@@ -44,7 +44,7 @@ func TestMedianAndRotate(t *testing.T) {
 
 func TestPrintTables(t *testing.T) {
 	rep := func(tp, p50, cpu float64) report {
-		r := report{Completed: 10, Throughput: tp}
+		r := report{Completed: 10, Frames: 5, Throughput: tp}
 		r.Latency = &latency{P50: p50, P99: 2 * p50}
 		r.Server = &serverFigures{CPUPerRequest: cpu}
 		return r
@@ -62,8 +62,8 @@ func TestPrintTables(t *testing.T) {
 	printTables(&b, []scenario{{name: "1x1", conns: 1, k: 1}}, specs, results)
 	out := b.String()
 	for _, want := range []string{
-		"| raw | 2000 | 50 | 100 | 10.00 | 1.00x | 1.00x | 1.00x | 1.25x | 0.50x |",
-		"| pkgroute *(1) | 1800 | 55 | 110 | 15.00 | 0.90x | 1.10x | 1.10x | 1.12x | 0.75x |",
+		"| raw | 2000 | 50 | 100 | 10.00 | 2.00 | 1.00x | 1.00x | 1.00x | 1.25x | 0.50x |",
+		"| pkgroute *(1) | 1800 | 55 | 110 | 15.00 | 2.00 | 0.90x | 1.10x | 1.10x | 1.12x | 0.75x |",
 	} {
 		if !bytes.Contains(b.Bytes(), []byte(want)) {
 			t.Errorf("missing %q in\n%s", want, out)

@@ -26,9 +26,12 @@ type metric func(r *report) (float64, bool)
 
 var (
 	throughput = func(r *report) (float64, bool) { return r.Throughput, r.Completed > 0 }
-	p50        = func(r *report) (float64, bool) { return lat(r, false) }
-	p99        = func(r *report) (float64, bool) { return lat(r, true) }
-	cpuPerReq  = func(r *report) (float64, bool) {
+	perFrame   = func(r *report) (float64, bool) {
+		return float64(r.Completed) / float64(r.Frames), r.Frames > 0
+	}
+	p50       = func(r *report) (float64, bool) { return lat(r, false) }
+	p99       = func(r *report) (float64, bool) { return lat(r, true) }
+	cpuPerReq = func(r *report) (float64, bool) {
 		return srv(r, func() float64 { return r.Server.CPUPerRequest })
 	}
 	rssPerConn = func(r *report) (float64, bool) {
@@ -116,23 +119,24 @@ func printTables(w io.Writer, scens []scenario, specs []serverSpec, results []re
 			continue
 		}
 		fmt.Fprintf(w, "### %d x %d: %s, %s in flight on each (medians)\n\n", s.conns, s.k, plural(s.conns, "connection"), plural(s.k, "request"))
-		fmt.Fprintln(w, "| server | req/s | p50 µs | p99 µs | server CPU µs/req | req/s vs raw | p50 vs raw | p99 vs raw | req/s vs centrifuge | CPU/req vs centrifuge |")
-		fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+		fmt.Fprintln(w, "| server | req/s | p50 µs | p99 µs | server CPU µs/req | replies/msg | req/s vs raw | p50 vs raw | p99 vs raw | req/s vs centrifuge | CPU/req vs centrifuge |")
+		fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 		base := func(name string, m metric) float64 { v, _ := medianOf(results, s.name, name, m); return v }
 		rawT, rawP50, rawP99 := base("raw", throughput), base("raw", p50), base("raw", p99)
 		cfT, cfCPU := base("centrifuge", throughput), base("centrifuge", cpuPerReq)
 		for _, sp := range specs {
 			t, dirty := medianOf(results, s.name, sp.name, throughput)
-			l50, l99, cpu := base(sp.name, p50), base(sp.name, p99), base(sp.name, cpuPerReq)
-			fmt.Fprintf(w, "| %s%s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", sp.name, mark(dirty),
-				num(t, 0), num(l50, 0), num(l99, 0), num(cpu, 2),
+			l50, l99, cpu, pf := base(sp.name, p50), base(sp.name, p99), base(sp.name, cpuPerReq), base(sp.name, perFrame)
+			fmt.Fprintf(w, "| %s%s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", sp.name, mark(dirty),
+				num(t, 0), num(l50, 0), num(l99, 0), num(cpu, 2), num(pf, 2),
 				cond(has("raw"), ratio(t, rawT)), cond(has("raw"), ratio(l50, rawP50)), cond(has("raw"), ratio(l99, rawP99)),
 				cond(has("centrifuge"), ratio(t, cfT)), cond(has("centrifuge"), ratio(cpu, cfCPU)))
 		}
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w, strings.TrimSpace(`
-Medians over the rounds; ratios are of those medians. A server marked * had errors
+Medians over the rounds; ratios are of those medians. replies/msg: replies per WebSocket
+message the load tool read (above 1 when a server gathers replies into one message). A server marked * had errors
 (non-zero statuses, closes, refused connections or unanswered requests) in some round:
 see the messages above the tables.`))
 }
