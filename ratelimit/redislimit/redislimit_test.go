@@ -146,8 +146,8 @@ func readLog(t *testing.T, client *redis.Client, key string) (log []int64, form 
 	return nil, ""
 }
 
-// writeLog stores log (µs by the Redis clock) as key's admission log in
-// the given form.
+// writeLog stores log (µs) as key's admission log in the given form, for
+// ten minutes by the Redis clock.
 func writeLog(t *testing.T, client *redis.Client, key, form string, log []int64) {
 	t.Helper()
 	ctx := context.Background()
@@ -157,13 +157,13 @@ func writeLog(t *testing.T, client *redis.Client, key, form string, log []int64)
 		for _, v := range log {
 			raw = binary.LittleEndian.AppendUint64(raw, math.Float64bits(float64(v)))
 		}
-		require.NoError(t, client.Set(ctx, key, raw, 10*time.Second).Err())
+		require.NoError(t, client.Set(ctx, key, raw, 10*time.Minute).Err())
 		return
 	}
 	for _, v := range log {
 		require.NoError(t, client.RPush(ctx, key, v).Err())
 	}
-	require.NoError(t, client.Expire(ctx, key, 10*time.Second).Err())
+	require.NoError(t, client.Expire(ctx, key, 10*time.Minute).Err())
 }
 
 // forEachForm runs f in parallel for each form of the log, with a limiter
@@ -249,14 +249,14 @@ func TestLimiterCountsExactlyWithManyExpired(t *testing.T) {
 				now := clock.Now()
 				var log []int64
 				for i := range expired {
-					log = append(log, now.Add(-time.Minute).UnixMicro()+int64(i))
+					log = append(log, now.Add(-2*time.Minute).UnixMicro()+int64(i))
 				}
 				for i := range inside {
 					log = append(log, now.Add(-time.Second).UnixMicro()+int64(i))
 				}
 				writeLog(t, client, prefix+"k", form.name, log)
 
-				rate := ratelimit.Rate{Limit: 30, Window: 10 * time.Second}
+				rate := ratelimit.Rate{Limit: 30, Window: time.Minute}
 				res, err := l.Allow(context.Background(), "k", rate)
 				require.NoError(t, err)
 				require.True(t, res.Allowed)
@@ -267,12 +267,12 @@ func TestLimiterCountsExactlyWithManyExpired(t *testing.T) {
 
 				// A quota of inside+1 is now used up; the oldest entry
 				// inside the window is the next to leave.
-				res, err = l.Allow(context.Background(), "k", ratelimit.Rate{Limit: inside + 1, Window: 10 * time.Second})
+				res, err = l.Allow(context.Background(), "k", ratelimit.Rate{Limit: inside + 1, Window: time.Minute})
 				require.NoError(t, err)
 				require.False(t, res.Allowed)
-				want := 9 * time.Second // made 1 s ago
+				want := time.Minute - time.Second // made 1 s ago
 				if inside == 0 {
-					want = 10 * time.Second // the admission above
+					want = time.Minute // the admission above
 				}
 				assert.Equal(t, want, res.RetryAfter)
 			})
@@ -457,25 +457,25 @@ func TestLimiterLeavesOtherDataAlone(t *testing.T) {
 func TestLimiterClockBehindTheLog(t *testing.T) {
 	forEachForm(t, func(t *testing.T, form string, client *redis.Client, prefix string, l *redislimit.Limiter, clock *ratelimittest.Clock) {
 		ctx := context.Background()
-		// The log's newest entry is 5 s ahead of the clock, as after a
-		// failover to a server whose clock is 5 s behind.
-		ahead := clock.Now().Add(5 * time.Second).UnixMicro()
+		// The log's newest entry is 5 minutes ahead of the clock, as after
+		// a failover to a server whose clock is 5 minutes behind.
+		ahead := clock.Now().Add(5 * time.Minute).UnixMicro()
 		writeLog(t, client, prefix+"k", form, []int64{ahead})
 
-		rate := ratelimit.Rate{Limit: 2, Window: time.Second}
+		rate := ratelimit.Rate{Limit: 2, Window: time.Minute}
 		res, err := l.Allow(ctx, "k", rate)
 		require.NoError(t, err)
 		require.True(t, res.Allowed)
 		assert.Equal(t, 0, res.Remaining)
-		assert.Equal(t, time.Second, res.ResetAfter)
+		assert.Equal(t, time.Minute, res.ResetAfter)
 
 		// Time is taken as the newest entry's: the log stays ordered
 		// and the hints never exceed the window.
 		res, err = l.Allow(ctx, "k", rate)
 		require.NoError(t, err)
 		require.False(t, res.Allowed)
-		assert.Equal(t, time.Second, res.RetryAfter)
-		assert.Equal(t, time.Second, res.ResetAfter)
+		assert.Equal(t, time.Minute, res.RetryAfter)
+		assert.Equal(t, time.Minute, res.ResetAfter)
 		log, _ := readLog(t, client, prefix+"k")
 		assert.Equal(t, []int64{ahead, ahead}, log)
 	})
@@ -637,6 +637,8 @@ func TestRunReacquiresLostLease(t *testing.T) {
 func TestLimiterLongListUnderASmallQuota(t *testing.T) {
 	// A long list left by a large quota, checked under a small one: the
 	// decision reads the newest entries only, and a refusal keeps the list.
+	// The entries are a minute apart, so that the log written at the end
+	// lives minutes by the Redis clock.
 	t.Parallel()
 	client, prefix := sharedClient(t)
 	ctx := context.Background()
@@ -644,29 +646,31 @@ func TestLimiterLongListUnderASmallQuota(t *testing.T) {
 	now := clock.Now()
 	var log []int64
 	for i := range 2000 {
-		log = append(log, now.Add(-time.Duration(2000-i)*time.Millisecond).UnixMicro())
+		log = append(log, now.Add(-time.Duration(2000-i)*time.Minute).UnixMicro())
 	}
 	writeLog(t, client, prefix+"k", "list", log)
 	l := redislimit.New(client, redislimit.Config{Prefix: prefix, Timeout: 2 * time.Second})
 	l.SetClock(clock.Now)
-	res, err := l.Allow(ctx, "k", ratelimit.Rate{Limit: 5, Window: time.Minute})
+	const day = 24 * time.Hour
+	res, err := l.Allow(ctx, "k", ratelimit.Rate{Limit: 5, Window: 2 * day})
 	require.NoError(t, err)
 	require.False(t, res.Allowed)
-	// The fifth newest entry was 5 ms old: it leaves the window in 60 s - 5 ms.
-	assert.Equal(t, time.Minute-5*time.Millisecond, res.RetryAfter)
-	assert.Equal(t, time.Minute-time.Millisecond, res.ResetAfter)
+	// The fifth newest entry was 5 minutes old: it leaves the window in two
+	// days less 5 minutes.
+	assert.Equal(t, 2*day-5*time.Minute, res.RetryAfter)
+	assert.Equal(t, 2*day-time.Minute, res.ResetAfter)
 	got, form := readLog(t, client, prefix+"k")
 	assert.Equal(t, "list", form)
 	assert.Equal(t, log, got, "a refusal keeps the log")
 
 	// Under a quota that admits, the log becomes packed with the entries
-	// of the window that the quota looks at: the two of the last 3 ms, and
-	// the admission.
-	res, err = l.Allow(ctx, "k", ratelimit.Rate{Limit: 5, Window: 3 * time.Millisecond})
+	// of the window that the quota looks at: the two of the last 3 minutes,
+	// and the admission.
+	res, err = l.Allow(ctx, "k", ratelimit.Rate{Limit: 5, Window: 3 * time.Minute})
 	require.NoError(t, err)
 	require.True(t, res.Allowed)
 	assert.Equal(t, 2, res.Remaining)
 	got, form = readLog(t, client, prefix+"k")
 	assert.Equal(t, "packed", form)
-	assert.Equal(t, []int64{now.Add(-2 * time.Millisecond).UnixMicro(), now.Add(-time.Millisecond).UnixMicro(), now.UnixMicro()}, got)
+	assert.Equal(t, []int64{now.Add(-2 * time.Minute).UnixMicro(), now.Add(-time.Minute).UnixMicro(), now.UnixMicro()}, got)
 }
