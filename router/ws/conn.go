@@ -284,6 +284,10 @@ func (c *conn[T]) checkFrame(mt int, data []byte) int {
 func (c *conn[T]) readFailed(err error) {
 	var ce *websocket.CloseError
 	switch {
+	case errors.As(err, &ce) && ce.Code == websocket.CloseNoStatusReceived && oneByteClose(c.nc):
+		// gorilla reads a one-byte close payload as no status; it is a
+		// protocol error (RFC 6455 §5.5.1).
+		c.requestClose(closeReq{code: websocket.CloseProtocolError, reason: "invalid close payload", frame: true})
 	case errors.As(err, &ce):
 		// The peer's close: echo its code.
 		c.requestClose(closeReq{code: ce.Code, frame: true})

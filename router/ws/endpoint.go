@@ -234,7 +234,7 @@ func (e *Endpoint[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// The 101 answer carries the headers that outer middleware already set
 	// (security headers, correlation id).
-	wsc, err := e.upgrader.Upgrade(w, r, w.Header())
+	wsc, err := e.upgrader.Upgrade(&watchHijack{ResponseWriter: w}, r, w.Header())
 	if err != nil {
 		c.finish()
 		return

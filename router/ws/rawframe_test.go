@@ -139,9 +139,17 @@ func TestRawFrames(t *testing.T) {
 		{"close code 1015", [][]byte{frame(finClose, closePayload(1015, ""), true)}, 1002},
 		{"close code 2999", [][]byte{frame(finClose, closePayload(2999, ""), true)}, 1002},
 		{"close code 5000", [][]byte{frame(finClose, closePayload(5000, ""), true)}, 1002},
-		// gorilla reports a one-byte close payload as an empty one; it is
-		// answered like a close without status.
-		{"one-byte close payload", [][]byte{frame(finClose, []byte{3}, true)}, 1005},
+		{"close code 0", [][]byte{frame(finClose, closePayload(0, ""), true)}, 1002},
+		{"close code 1004", [][]byte{frame(finClose, closePayload(1004, ""), true)}, 1002},
+		{"close code 1016", [][]byte{frame(finClose, closePayload(1016, ""), true)}, 1002},
+		{"close code 2000", [][]byte{frame(finClose, closePayload(2000, "x"), true)}, 1002},
+		{"close code 65535", [][]byte{frame(finClose, closePayload(65535, ""), true)}, 1002},
+		// gorilla reports a one-byte close payload as no status.
+		{"one-byte close payload", [][]byte{frame(finClose, []byte{3}, true)}, 1002},
+		{"one-byte close payload after messages", [][]byte{
+			frame(finPing, []byte("p"), true), frame(text, []byte(`"`+strings.Repeat("a", 300)), true),
+			frame(finCont, []byte(`"`), true), frame(finClose, []byte{0x03}, true)}, 1002},
+		{"one-byte close payload, unmasked length 1 elsewhere", [][]byte{frame(finPing, []byte("1"), true), frame(finClose, nil, true)}, 1005},
 		{"invalid utf-8 in close reason", [][]byte{frame(finClose, closePayload(1000, "\xff"), true)}, 1002},
 		{"invalid utf-8 in text", [][]byte{frame(finText, []byte("\"\xc3\x28\""), true)}, 1007},
 		{"invalid utf-8 across fragments", [][]byte{frame(text, []byte("\"\xe2\x82"), true), frame(finCont, []byte("\x28\""), true)}, 1007},
@@ -182,6 +190,12 @@ func TestRawFrames(t *testing.T) {
 		_, err := nc.Write(frame(finClose, closePayload(1000, ""), true))
 		require.NoError(t, err)
 		assert.Equal(t, 1000, readClose(t, nc, br))
+	})
+	t.Run("one-byte close payload before the auth frame", func(t *testing.T) {
+		nc, br := rawConn(t, f, "")
+		_, err := nc.Write(frame(finClose, []byte{0xe8}, true))
+		require.NoError(t, err)
+		assert.Equal(t, 1002, readClose(t, nc, br))
 	})
 	t.Run("ping answered with pong", func(t *testing.T) {
 		nc, br := rawConn(t, f, "user.ada")
