@@ -44,6 +44,7 @@ func TestSQLiteMemory(t *testing.T) {
 	assert.Equal(t, "sqlite", db.Dialect().Name().String())
 	assert.Equal(t, "1", pragma(t, db, "foreign_keys"))
 	assert.Equal(t, "5000", pragma(t, db, "busy_timeout"))
+	assert.Equal(t, "memory", pragma(t, db, "journal_mode"), "no WAL in memory")
 	assert.Equal(t, 1, db.DB.Stats().MaxOpenConnections, "an in-memory database has one connection")
 
 	// The one connection keeps the database alive between queries.
@@ -62,6 +63,7 @@ func TestSQLiteFile(t *testing.T) {
 	ctx := context.Background()
 	db := open(t, "sqlite:"+path, dbopen.Config{BusyTimeout: 2 * time.Second})
 	assert.Equal(t, "wal", pragma(t, db, "journal_mode"))
+	assert.Equal(t, "1", pragma(t, db, "synchronous"), "NORMAL: WAL stays consistent, the last commits may be lost on power failure")
 	assert.Equal(t, "2000", pragma(t, db, "busy_timeout"))
 	assert.Equal(t, "1", pragma(t, db, "foreign_keys"))
 	assert.Equal(t, 1, db.DB.Stats().MaxOpenConnections, "one writer by default")
@@ -74,6 +76,16 @@ func TestSQLiteFile(t *testing.T) {
 	// Reopened with more readers and an explicit pragma of our own.
 	db2 := open(t, "sqlite:"+path+"?_pragma=busy_timeout(100)", dbopen.Config{MaxOpenConns: 4})
 	assert.Equal(t, "100", pragma(t, db2, "busy_timeout"))
+	assert.Equal(t, "1", pragma(t, db2, "synchronous"))
+	require.NoError(t, db2.Close())
+
+	// A DSN's own pragmas replace the defaults.
+	db3 := open(t, "sqlite:"+path+"?_pragma=Synchronous(FULL)&_pragma=journal_mode(DELETE)", dbopen.Config{})
+	assert.Equal(t, "2", pragma(t, db3, "synchronous"))
+	assert.Equal(t, "delete", pragma(t, db3, "journal_mode"))
+	require.NoError(t, db3.Close())
+
+	db2 = open(t, "sqlite:"+path, dbopen.Config{MaxOpenConns: 4})
 	assert.Equal(t, 4, db2.DB.Stats().MaxOpenConnections)
 	var id int
 	require.NoError(t, db2.NewRaw("SELECT id FROM t").Scan(ctx, &id))

@@ -8,8 +8,12 @@
 //	postgres://user@host:5432/db     PostgreSQL through pgx's database/sql driver
 //	postgresql://...                 the same
 //
-// SQLite databases get WAL journaling (files), a busy timeout, foreign keys
-// and immediate write transactions, and a single connection by default, so
+// SQLite databases get WAL journaling with synchronous=NORMAL (files: a
+// commit is one WAL append without fsync, and the database stays
+// consistent; a power failure may lose the last commits), a busy timeout,
+// foreign keys and immediate write transactions; a pragma the DSN sets
+// itself (_pragma=synchronous(FULL)) replaces the default. They get a
+// single connection by default, so
 // writers never contend. With one connection, a query made outside an open
 // transaction waits until that transaction ends: code running inside a
 // transaction must use it (repositories do when given its context). PostgreSQL connections run bun's already
