@@ -89,6 +89,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("listen on %s: %w", cfg.HTTPAddr, err)
 	}
 	defer ln.Close()
+	if cfg.DebugAddr != "" {
+		stop, err := serveDebug(cfg.DebugAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	baseURL := "http://" + ln.Addr().String()
 
 	db, err := dbopen.Open(ctx, cfg.DatabaseURL, dbopen.Config{Logger: log, Registerer: reg})

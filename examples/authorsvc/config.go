@@ -49,6 +49,7 @@ type config struct {
 	AuditJournalMax    int64
 	AuditWriteAhead    bool
 	AuditFlushTimeout  time.Duration
+	DebugAddr          string
 	LogLevel           string
 	LogFormat          string
 	ShutdownTimeout    time.Duration
@@ -105,12 +106,18 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		AuditJournalMax:    int64(p.integer("AUDIT_JOURNAL_MAX_BYTES", journal.DefaultMaxBytes, 1<<20)),
 		AuditWriteAhead:    p.boolean("AUDIT_WRITE_AHEAD", false),
 		AuditFlushTimeout:  time.Duration(p.integer("AUDIT_FLUSH_TIMEOUT_SECONDS", 10, 1)) * time.Second,
+		DebugAddr:          p.str("DEBUG_ADDR", ""),
 		LogLevel:           p.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "warning", "error"),
 		LogFormat:          p.oneOf("LOG_FORMAT", "human", "human", "json"),
 		ShutdownTimeout:    time.Duration(p.integer("SHUTDOWN_TIMEOUT_SECONDS", 10, 1)) * time.Second,
 	}
 	if f, err := journal.ParseFsync(p.oneOf("AUDIT_JOURNAL_FSYNC", "batch", "batch", "interval", "never")); err == nil {
 		c.AuditJournalFsync = f
+	}
+	if c.DebugAddr != "" {
+		if err := checkDebugAddr(c.DebugAddr); err != nil {
+			p.fail("DEBUG_ADDR", c.DebugAddr, err.Error())
+		}
 	}
 	if c.AuditWriteAhead && c.AuditJournalDir == "" {
 		p.fail("AUDIT_WRITE_AHEAD", "true", "needs AUDIT_JOURNAL_DIR: a reply waits until its entry is in the journal")

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"fmt"
+	"net/http"
 	"testing"
 
 	"github.com/pkgroute/pkgroute/audit/journal"
+	"github.com/pkgroute/pkgroute/internal/testenv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -50,4 +53,32 @@ func TestAuditThroughTheJournalInWriteAheadMode(t *testing.T) {
 	page := a.auditLogs(t, admin, "action_type=WS:PING")
 	assert.Equal(t, map[string]any{"over": "ws"}, page.Items[0]["request_data"])
 	a.auditLogs(t, admin, "action_type=HTTP:PING")
+}
+
+func TestDebugAddrIsLoopbackOnly(t *testing.T) {
+	for addr, ok := range map[string]bool{
+		"127.0.0.1:6060": true, "[::1]:6060": true, "localhost:6060": true, "127.0.0.2:0": true,
+		"0.0.0.0:6060": false, ":6060": false, "192.0.2.1:6060": false, "example.com:6060": false, "6060": false,
+	} {
+		_, err := loadConfig(func(k string) string {
+			if k == "DEBUG_ADDR" {
+				return addr
+			}
+			return ""
+		})
+		if ok {
+			assert.NoError(t, err, addr)
+		} else {
+			assert.ErrorContains(t, err, "DEBUG_ADDR", addr)
+		}
+	}
+}
+
+func TestDebugAddrServesProfiles(t *testing.T) {
+	debug := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	startApp(t, map[string]string{"DEBUG_ADDR": debug})
+	res, err := http.Get("http://" + debug + "/debug/pprof/goroutine?debug=1")
+	require.NoError(t, err)
+	defer res.Body.Close()
+	assert.Equal(t, 200, res.StatusCode)
 }
