@@ -208,6 +208,7 @@ type Journal struct {
 	fwritten   uint64   // last position written
 	scratch    []byte   // joins the records of several chunks into one write
 	ranges     [][]byte // the parts of chunks to write
+	unsynced   []string // segments closed without fsync (FsyncNever), for Close
 
 	// readMu serializes Peek and Ack; it is taken before mu.
 	readMu  sync.Mutex
@@ -408,6 +409,18 @@ func (j *Journal) load(ctx context.Context) error {
 func (j *Journal) tornTail(path string, off, n int64) {
 	j.stats.TornRecords, j.stats.TornBytes = 1, j.stats.TornBytes+n
 	j.log.Warn("audit journal: torn tail truncated", "file", path, "offset", off, "bytes", n)
+}
+
+func fsyncFile(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func truncateFile(path string, size int64) error {
@@ -694,6 +707,10 @@ func (j *Journal) rotate(first, base uint64) error {
 				return err
 			}
 		}
+		if j.dirty {
+			j.unsynced = append(j.unsynced, filepath.Join(j.dir, segName(j.segs[len(j.segs)-1].first)))
+			j.dirty = false
+		}
 		if err := j.active.Close(); err != nil {
 			return err
 		}
@@ -733,6 +750,18 @@ func (j *Journal) finish() {
 		}
 		if cerr := j.active.Close(); err == nil {
 			err = cerr
+		}
+	}
+	if j.cfg.Fsync == FsyncNever && err == nil {
+		// Segments closed without fsync, and the names of new ones.
+		for _, path := range j.unsynced {
+			if err = fsyncFile(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				break
+			}
+			err = nil
+		}
+		if err == nil {
+			err = syncDir(j.dir)
 		}
 	}
 	j.mu.Lock()
