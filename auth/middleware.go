@@ -9,6 +9,7 @@ import (
 
 	"github.com/pkgroute/pkgroute/internal/errkind"
 	"github.com/pkgroute/pkgroute/internal/httperr"
+	"github.com/pkgroute/pkgroute/internal/lograte"
 )
 
 // DefaultExclude matches the paths the middleware lets through without a
@@ -27,7 +28,9 @@ type Config struct {
 	// refused. Handlers behind it decide what anonymous callers may do.
 	Optional bool
 	// Logger receives verification errors that are not authentication
-	// failures; nil discards.
+	// failures (the authenticator's dependency down), at most one record
+	// per kind per 10 s, the next one counting those left out
+	// ("suppressed"); nil discards.
 	Logger *slog.Logger
 	// Defer passes the requests it would refuse on without a principal,
 	// with the refusal in their context, instead of answering them; [Refuse]
@@ -70,10 +73,7 @@ func Middleware(cfg Config) func(http.Handler) http.Handler {
 	if exclude == nil {
 		exclude = regexp.MustCompile(DefaultExclude)
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	flog := lograte.New(cfg.Logger, 0, nil)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if exclude.MatchString(r.URL.Path) {
@@ -103,7 +103,7 @@ func Middleware(cfg Config) func(http.Handler) http.Handler {
 			p, err := cfg.Authenticator.Authenticate(r.Context(), token)
 			if err != nil {
 				if k := errkind.Of(err); k != errkind.Unauthenticated {
-					log.ErrorContext(r.Context(), "auth: token verification failed", "error", err)
+					flog.Log(r.Context(), slog.LevelError, "auth: token verification failed", "error", err)
 					retry := errkind.RetryAfterOf(err)
 					refuse(func(w http.ResponseWriter) {
 						httperr.Write(w, k.HTTPStatus(), k.Code(), "Authentication unavailable", nil, retry)
@@ -114,7 +114,7 @@ func Middleware(cfg Config) func(http.Handler) http.Handler {
 				return
 			}
 			if p == nil {
-				log.ErrorContext(r.Context(), "auth: authenticator returned no principal and no error")
+				flog.Log(r.Context(), slog.LevelError, "auth: authenticator returned no principal and no error")
 				refuse(unauthorized(`Bearer error="invalid_token"`, Message(ErrInvalidCredentials)))
 				return
 			}

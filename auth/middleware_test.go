@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/pkgroute/pkgroute/auth"
 	"github.com/pkgroute/pkgroute/internal/errkind"
+	"github.com/pkgroute/pkgroute/internal/testenv"
 )
 
 func TestParseBearer(t *testing.T) {
@@ -260,4 +262,24 @@ func TestMiddlewareDefer(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestUnavailableAuthenticatorLogsOncePerInterval checks that a failing
+// authenticator, hit by every request, is logged once, not per request.
+func TestUnavailableAuthenticatorLogsOncePerInterval(t *testing.T) {
+	var logs testenv.Buffer
+	h := auth.Middleware(auth.Config{
+		Authenticator: auth.AuthenticatorFunc(func(context.Context, string) (*auth.Principal, error) {
+			return nil, errkind.New(errkind.Unavailable, "key set unavailable")
+		}),
+		Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+	})(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	for range 100 {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/x", nil)
+		req.Header.Set("Authorization", "Bearer t")
+		h.ServeHTTP(rec, req)
+		require.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	}
+	assert.Equal(t, 1, strings.Count(logs.String(), "auth: token verification failed"), logs.String())
 }

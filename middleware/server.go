@@ -7,8 +7,11 @@ import (
 	"log"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/pkgroute/pkgroute/internal/lograte"
 )
 
 // Server defaults used by [NewServer] for zero ServerConfig fields.
@@ -35,8 +38,10 @@ type ServerConfig struct {
 	IdleTimeout time.Duration
 	// MaxHeaderBytes caps the request header size.
 	MaxHeaderBytes int
-	// Logger receives the server's own error reports (at warn level); nil
-	// discards them.
+	// Logger receives the server's own error reports (at warn level), at
+	// most one of a kind per 10 s (the next one counts those left out in
+	// "suppressed": a failing accept or a flood of bad TLS handshakes
+	// repeats them without bound); nil discards them.
 	Logger *slog.Logger
 }
 
@@ -59,7 +64,7 @@ func NewServer(addr string, h http.Handler, cfg ServerConfig) *http.Server {
 	}
 	var errLog *log.Logger
 	if cfg.Logger != nil {
-		errLog = slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)
+		errLog = log.New(serverLog{lograte.New(cfg.Logger, 0, nil)}, "", 0)
 	} else {
 		errLog = log.New(io.Discard, "", 0)
 	}
@@ -99,4 +104,32 @@ func Shutdown(ctx context.Context, srv *http.Server, drains ...func(context.Cont
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// serverLog writes net/http's error log lines to a rate-limited logger.
+type serverLog struct{ l *lograte.Logger }
+
+func (s serverLog) Write(p []byte) (int, error) {
+	line := strings.TrimSuffix(string(p), "\n")
+	s.l.LogKind(context.Background(), serverLogKind(line), slog.LevelWarn, line)
+	return len(p), nil
+}
+
+// serverLogKind is the fixed start of a net/http log line: its words up to
+// the first one with a digit (addresses, counts) or after the first one
+// that ends with ':' past the "http:" prefix, at most six.
+func serverLogKind(line string) string {
+	words := strings.Fields(line)
+	n := 0
+	for n < len(words) && n < 6 {
+		w := words[n]
+		if strings.ContainsAny(w, "0123456789") {
+			break
+		}
+		n++
+		if n > 1 && strings.HasSuffix(w, ":") {
+			break
+		}
+	}
+	return strings.Join(words[:n], " ")
 }

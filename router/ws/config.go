@@ -132,6 +132,11 @@ type Config struct {
 
 	// Logger receives connection errors; nil discards.
 	Logger *slog.Logger
+	// LogInterval bounds the records that a failing dependency repeats
+	// (broker, limiters, authenticator): at most one per kind per interval,
+	// the next one counting those left out ("suppressed"). Default
+	// lograte.DefaultInterval (10 s).
+	LogInterval time.Duration
 	// Registerer receives the ws_* metrics of docs/protocol.md section 4; nil
 	// means no metrics.
 	Registerer prometheus.Registerer

@@ -161,7 +161,7 @@ func (c *conn[T]) enqueue(msg []byte) bool {
 	}
 	if c.queued > 0 && c.queued+len(msg) > c.e.cfg.SendQueueBytes {
 		c.mu.Unlock()
-		c.e.log.Info("ws: slow consumer", "conn_id", c.id)
+		c.e.flog.Info("ws: slow consumer", "conn_id", c.id)
 		c.requestClose(closeReq{code: websocket.ClosePolicyViolation, reason: reasonSlowConsumer, frame: true})
 		return false
 	}
@@ -379,7 +379,7 @@ func (c *conn[T]) authenticate() bool {
 	if err != nil || !ok {
 		cr := closeReq{code: websocket.ClosePolicyViolation, reason: reasonConnLimit, frame: true}
 		if err != nil {
-			e.log.Error("ws: connection limiter failed", "error", err)
+			e.flog.Error("ws: connection limiter failed", "error", err)
 			cr = closeReq{code: websocket.CloseInternalServerErr, reason: "connection limiter unavailable", frame: true}
 		} else {
 			e.rejected(c.ctx, statusRejectedLimit, c.id, p, websocket.ClosePolicyViolation)
@@ -468,7 +468,7 @@ func (c *conn[T]) handle(data []byte) (h head, serve, ok bool) {
 		res, err := e.cfg.Limiter.Allow(c.ctx, c.limitKey, e.cfg.MessageRate)
 		switch {
 		case err != nil:
-			e.log.Error("ws: message limiter failed", "error", err)
+			e.flog.Error("ws: message limiter failed", "error", err)
 			c.reply(h, router.Fail(err))
 			return h, false, true
 		case !res.Allowed:
@@ -711,7 +711,7 @@ func queuedBytes(q [][]byte) int {
 
 func (c *conn[T]) writeFailed(err error) {
 	if isTimeout(err) {
-		c.e.log.Info("ws: slow consumer", "conn_id", c.id)
+		c.e.flog.Info("ws: slow consumer", "conn_id", c.id)
 		c.forceClose(closeReq{code: websocket.ClosePolicyViolation, reason: reasonSlowConsumer, frame: true})
 		return
 	}
@@ -740,7 +740,7 @@ func (c *conn[T]) finish() {
 	if slot {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 5*time.Second)
 		if err := c.e.cfg.Connections.Release(ctx, userKey(c.principal.Load()), c.id); err != nil {
-			c.e.log.Error("ws: release connection slot", "error", err)
+			c.e.flog.Error("ws: release connection slot", "error", err)
 		}
 		cancel()
 	}

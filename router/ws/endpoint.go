@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/pkgroute/pkgroute/auth"
 	"github.com/pkgroute/pkgroute/internal/errkind"
+	"github.com/pkgroute/pkgroute/internal/lograte"
 	"github.com/pkgroute/pkgroute/ratelimit"
 	"github.com/pkgroute/pkgroute/router"
 )
@@ -38,6 +39,7 @@ type Endpoint[T router.ID] struct {
 	r        *router.PackageRouter[T]
 	cfg      Config
 	log      *slog.Logger
+	flog     *lograte.Logger // records a fault can repeat
 	metrics  *metrics
 	origins  originPolicy
 	upgrader websocket.Upgrader
@@ -79,6 +81,7 @@ func New[T router.ID](r *router.PackageRouter[T], cfg Config) *Endpoint[T] {
 		r:        r,
 		cfg:      cfg,
 		log:      cfg.Logger,
+		flog:     lograte.New(cfg.Logger, cfg.LogInterval, nil),
 		metrics:  newMetrics(cfg.Registerer),
 		origins:  origins,
 		instance: uuid.NewString(),
@@ -184,7 +187,7 @@ func (e *Endpoint[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p, err = e.authenticate(r.Context(), token)
 		if err != nil {
 			if errkind.Of(err) != errkind.Unauthenticated {
-				e.log.Error("ws: token verification failed", "path", r.URL.Path, "error", err)
+				e.flog.Error("ws: token verification failed", "path", r.URL.Path, "error", err)
 				w.Header().Set("Retry-After", "1")
 				auth.WriteError(w, http.StatusServiceUnavailable, errkind.Unavailable.Code(), "Authentication unavailable")
 				return
@@ -197,7 +200,7 @@ func (e *Endpoint[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		ok, err := e.acquireSlot(r.Context(), p, id)
 		if err != nil {
-			e.log.Error("ws: connection limiter failed", "error", err)
+			e.flog.Error("ws: connection limiter failed", "error", err)
 			w.Header().Set("Retry-After", "1")
 			auth.WriteError(w, http.StatusServiceUnavailable, errkind.Unavailable.Code(), "Connection limiter unavailable")
 			return
@@ -305,7 +308,7 @@ func (e *Endpoint[T]) releaseSlot(ctx context.Context, p *auth.Principal, id str
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := e.cfg.Connections.Release(ctx, userKey(p), id); err != nil {
-		e.log.Error("ws: release connection slot", "error", err)
+		e.flog.Error("ws: release connection slot", "error", err)
 	}
 }
 

@@ -55,7 +55,7 @@ func (e *Endpoint[T]) push(ctx context.Context, scope Scope, target string, pkg 
 
 func (e *Endpoint[T]) brokerFailed(err error) {
 	e.metrics.brokerError()
-	e.log.Warn("ws: push broker failed", "error", err)
+	e.flog.Warn("ws: push broker failed", "error", err)
 }
 
 func (e *Endpoint[T]) deliverRemote(m Message) {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/pkgroute/pkgroute/internal/lograte"
 	"github.com/pkgroute/pkgroute/router/ws"
 	"github.com/redis/go-redis/v9"
 )
@@ -41,14 +42,17 @@ type Config struct {
 	// RetryMin and RetryMax bound the backoff between reconnection
 	// attempts (default 100 ms and 5 s).
 	RetryMin, RetryMax time.Duration
-	// Logger receives the start and the end of outages; nil discards.
+	// Logger receives the start and the end of outages, and undecodable
+	// messages (at most one record per 10 s, counting those left out); nil
+	// discards.
 	Logger *slog.Logger
 }
 
 // Broker is the Redis ws.Broker.
 type Broker struct {
-	cfg Config
-	log *slog.Logger
+	cfg  Config
+	log  *slog.Logger
+	flog *lograte.Logger // records a publisher can repeat
 }
 
 var _ ws.Broker = (*Broker)(nil)
@@ -74,7 +78,7 @@ func New(cfg Config) *Broker {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Broker{cfg: cfg, log: log}
+	return &Broker{cfg: cfg, log: log, flog: lograte.New(log, 0, nil)}
 }
 
 // Publish publishes m on the channel.
@@ -165,7 +169,7 @@ func (b *Broker) subscribe(ctx context.Context, deliver func(ws.Message), ready 
 		case *redis.Message:
 			var wm ws.Message
 			if err := json.Unmarshal([]byte(m.Payload), &wm); err != nil {
-				b.log.Warn("wsredis: undecodable message", "channel", b.cfg.Channel, "error", err)
+				b.flog.Warn("wsredis: undecodable message", "channel", b.cfg.Channel, "error", err)
 				continue
 			}
 			deliver(wm)
