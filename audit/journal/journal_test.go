@@ -626,3 +626,56 @@ func TestPeekReadsBackAfterOutage(t *testing.T) {
 	require.Less(t, st.DiskReads, uint64(300))
 	require.Equal(t, 1, st.Segments)
 }
+
+// TestAckAheadOfWrites: the consumer may ship and acknowledge entries
+// still staged; when the process dies before they are written, the state
+// file is ahead of the files, and the journal goes on from there.
+func TestAckAheadOfWrites(t *testing.T) {
+	dir := t.TempDir()
+	j := open(t, dir, journal.Config{})
+	appendSync(t, j, entries(1, 10)...)
+	require.NoError(t, j.Ack(10))
+	require.NoError(t, j.Close())
+	// Cut the segment back to 5 records: as if 6-10 were never written.
+	seg := segments(t, dir)[0]
+	data, err := os.ReadFile(seg)
+	require.NoError(t, err)
+	size := (len(data) - journal.SegmentHeaderSize) / 10
+	require.NoError(t, os.WriteFile(seg, data[:journal.SegmentHeaderSize+5*size], 0o600))
+
+	j = open(t, dir, journal.Config{})
+	require.Equal(t, 0, j.Len())
+	require.EqualValues(t, 11, appendSync(t, j, entry(11)))
+	seq, _ := j.ChainHead()
+	require.Equal(t, int64(11), seq)
+	require.NoError(t, j.Close())
+	j = open(t, dir, journal.Config{})
+	require.Equal(t, entries(11, 11), peekAll(t, j))
+	require.NoError(t, j.Ack(1))
+	require.Len(t, segments(t, dir), 1)
+}
+
+// TestAckWithoutPeekFromFiles: Ack of entries that are only in the files
+// reads them back for their offsets and chain links.
+func TestAckWithoutPeekFromFiles(t *testing.T) {
+	dir := t.TempDir()
+	cfg := journal.Config{CacheBytes: 1, SegmentBytes: 8 << 10, Fsync: journal.FsyncNever}
+	j := open(t, dir, cfg)
+	for i := 1; i <= 100; i += 5 {
+		appendSync(t, j, entries(i, i+4)...)
+	}
+	require.NoError(t, j.Close())
+	j = open(t, dir, cfg)
+	require.NoError(t, j.Ack(50))
+	require.Equal(t, entries(51, 100), peekAll(t, j))
+	require.NoError(t, j.Ack(50))
+	require.Equal(t, int64(0), j.Stats().Bytes)
+	require.NoError(t, j.Close())
+	j = open(t, dir, journal.Config{Head: func(context.Context) (int64, string, error) {
+		return 0, "", errors.New("not asked")
+	}})
+	seq, hash := j.ChainHead()
+	require.Equal(t, int64(100), seq)
+	require.Equal(t, entry(100).Hash, hash)
+	require.Equal(t, 0, j.Len())
+}
