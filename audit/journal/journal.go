@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -776,10 +777,10 @@ func (j *Journal) finish() {
 	j.broadcastLocked()
 }
 
-// Peek returns copies of up to max of the oldest unshipped entries,
-// oldest first: from memory when they are recent, else read back from
-// the files. The copies share the bytes of RequestData and the elements
-// of UserRoles with the journal: callers must not modify those.
+// Peek returns copies of up to limit of the oldest unshipped entries,
+// oldest first, decoded from memory when they are recent, else read back
+// from the files. The entries are the caller's: they share no memory with
+// the journal.
 func (j *Journal) Peek(limit int) ([]audit.Entry, error) {
 	j.readMu.Lock()
 	defer j.readMu.Unlock()
@@ -826,7 +827,14 @@ func (j *Journal) Peek(limit int) ([]audit.Entry, error) {
 			return nil, err
 		}
 		for _, it := range items {
-			out = append(out, it.e)
+			e := it.e // kept by the read-ahead until acknowledged
+			if e.RequestData != nil {
+				e.RequestData = slices.Clone(e.RequestData)
+			}
+			if e.UserRoles != nil {
+				e.UserRoles = slices.Clone(e.UserRoles)
+			}
+			out = append(out, e)
 		}
 	}
 	return out, nil

@@ -679,3 +679,19 @@ func TestAckWithoutPeekFromFiles(t *testing.T) {
 	require.Equal(t, entry(100).Hash, hash)
 	require.Equal(t, 0, j.Len())
 }
+
+func TestPeekedEntriesAreTheCallers(t *testing.T) {
+	for _, cache := range []int64{0, 1} {
+		j := open(t, t.TempDir(), journal.Config{CacheBytes: cache, Fsync: journal.FsyncNever})
+		for i := 1; i <= 40; i++ {
+			appendSync(t, j, entry(i))
+		}
+		es, err := j.Peek(40)
+		require.NoError(t, err)
+		for i := range es {
+			es[i].RequestData[0] = 'X'
+			es[i].UserRoles[0] = "changed"
+		}
+		require.Equal(t, entries(1, 40), peekAll(t, j))
+	}
+}
