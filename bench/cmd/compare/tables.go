@@ -136,9 +136,9 @@ func printTables(w io.Writer, scens []scenario, specs []serverSpec, results []re
 	}
 	fmt.Fprintln(w, strings.TrimSpace(`
 Medians over the rounds; ratios are of those medians. replies/msg: replies per WebSocket
-message the load tool read (above 1 when a server gathers replies into one message). A server marked * had errors
-(non-zero statuses, closes, refused connections or unanswered requests) in some round:
-see the messages above the tables.`))
+message the load tool read (above 1 when a server gathers replies into one message).
+A server marked * had errors (non-zero statuses, closes, refused connections or
+unanswered requests) in some round: see the messages above the tables.`))
 }
 
 func mark(dirty int) string {
