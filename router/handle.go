@@ -16,8 +16,11 @@ import (
 // its items in data and its metadata in meta; such an O needs the Paginated
 // option, and Handle panics without it (meta is null on packages that are
 // not paginated). fn has the shape of command.Command[I, O].Execute.
-// Without a schema, fields that I does not declare are refused with
-// invalid_data; with one, the schema decides.
+// Keys must be the exact JSON names of I's fields (at any depth: nested,
+// embedded, in slices and maps): a key that differs from one only in case
+// is refused with invalid_data and its JSON pointer, where encoding/json
+// would fill the field. Without a schema, fields that I does not declare
+// are refused the same way; with one, the schema decides.
 func Handle[T ID, I, O any](r *PackageRouter[T], id T, fn func(context.Context, I) (O, error), opts ...Option) {
 	if fn == nil {
 		panic(fmt.Sprintf("router: pkg_id %d: nil function", id))
@@ -36,9 +39,14 @@ func Handle[T ID, I, O any](r *PackageRouter[T], id T, fn func(context.Context, 
 }
 
 func typedHandler[T ID, I, O any](fn func(context.Context, I) (O, error)) HandlerFunc[T] {
+	names := namesOf(reflect.TypeFor[I]())
 	return func(ctx context.Context, req *Request[T]) Response {
 		var in I
-		if err := decodeData(req.Data, &in, req.Route == nil || req.Route.schema == nil); err != nil {
+		strict := req.Route == nil || req.Route.schema == nil
+		if p, ok := checkNames(req.Data, names, strict); !ok {
+			return Fail(InvalidData(fmt.Sprintf("data does not fit pkg_id %d", req.PkgID), Detail{Path: p.path, Msg: p.msg}))
+		}
+		if err := decodeData(req.Data, &in, strict); err != nil {
 			return Fail(decodeError(req.PkgID, reflect.TypeOf(&in).Elem(), err))
 		}
 		out, err := fn(ctx, in)
