@@ -83,7 +83,7 @@ func (j *Journal) evictLocked() {
 		j.chunks[0] = nil
 		j.chunks = j.chunks[1:]
 		j.cacheBytes -= int64(cap(c.buf))
-		if cap(c.buf) == j.chunkSize && len(j.free) < 2 {
+		if cap(c.buf) == j.chunkSize && len(j.free) < 4 {
 			c.buf, c.ends = c.buf[:0], c.ends[:0]
 			j.free = append(j.free, c)
 		}

@@ -594,6 +594,13 @@ func (j *Journal) run() {
 			}
 			j.broadcastLocked()
 			j.mu.Unlock()
+			select {
+			case <-tick: // due while the writes go on
+				if err == nil && j.dirty {
+					j.fsync(j.fwritten)
+				}
+			default:
+			}
 			continue
 		}
 		if quitting {
