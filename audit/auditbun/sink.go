@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pkgroute/pkgroute/audit"
 	"github.com/pkgroute/pkgroute/internal/errkind"
@@ -64,6 +65,11 @@ type Sink struct {
 	head  string // the chain head table
 	pg    bool
 
+	// PostgreSQL: COPY's statement, and whether the table's column types
+	// are those of CreateTable (rawCopyUnknown, rawCopyYes, rawCopyNo).
+	copySQL string
+	rawCopy atomic.Int32
+
 	// SQLite's prepared INSERT statements, by number of rows.
 	mu    sync.Mutex
 	stmts map[int]*sql.Stmt
@@ -88,6 +94,7 @@ func New(db bun.IDB, cfg Config) *Sink {
 	default:
 		panic(fmt.Sprintf("auditbun: unsupported dialect %s", db.Dialect().Name()))
 	}
+	s.copySQL = `COPY "` + s.table + `" (` + insertColumns + `) FROM STDIN BINARY`
 	if bdb, ok := db.(*bun.DB); ok {
 		s.sqldb = bdb.DB
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/pkgroute/pkgroute/audit"
 	"github.com/pkgroute/pkgroute/audit/auditbun"
+	"github.com/pkgroute/pkgroute/audit/audittest"
 	"github.com/pkgroute/pkgroute/internal/errkind"
 	"github.com/pkgroute/pkgroute/internal/testenv"
 	"github.com/stretchr/testify/assert"
@@ -456,4 +457,28 @@ func TestSinkIndexes(t *testing.T) {
 		require.NoError(t, sink.CreateTable(ctx))
 		assert.Equal(t, want, names())
 	})
+}
+
+// A table whose column types differ from CreateTable's (migrated by hand)
+// is written with the rows encoded by pgx for the types found.
+func TestSinkPostgresOtherColumnTypes(t *testing.T) {
+	db := openPostgres(t, testenv.PostgresURL(t))
+	ctx := context.Background()
+	sink := auditbun.New(db, auditbun.Config{})
+	for _, q := range sink.Statements() {
+		q = strings.Replace(q, "response_status INTEGER", "response_status BIGINT", 1)
+		_, err := db.ExecContext(ctx, q)
+		require.NoError(t, err)
+	}
+	es := audittest.Entries(t, 9)
+	require.NoError(t, sink.Write(ctx, es))
+	require.NoError(t, sink.Write(ctx, es), "idempotent")
+	for _, e := range es {
+		got, err := sink.Get(ctx, e.ID.String())
+		require.NoError(t, err)
+		assert.Equal(t, e, got)
+	}
+	res, err := sink.Query(ctx, auditbun.Filter{})
+	require.NoError(t, err)
+	assert.Equal(t, len(es), res.Meta.Total)
 }

@@ -1,9 +1,15 @@
 package auditbun
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -54,8 +60,21 @@ func (s *Sink) copyTx(ctx context.Context, c *pgx.Conn, entries []audit.Entry) (
 			_ = tx.Rollback(context.WithoutCancel(ctx))
 		}
 	}()
-	src := &copySource{entries: entries, i: -1}
-	n, err := tx.CopyFrom(ctx, pgx.Identifier{s.table}, columns, src)
+	var n int64
+	raw, err := s.rawCopyOK(ctx, c)
+	switch {
+	case err != nil:
+		return err
+	case raw:
+		bp := copyBufs.Get().(*[]byte)
+		defer copyBufs.Put(bp)
+		*bp = appendCopyRows((*bp)[:0], entries)
+		var tag pgconn.CommandTag
+		tag, err = c.PgConn().CopyFrom(ctx, bytes.NewReader(*bp), s.copySQL)
+		n = tag.RowsAffected()
+	default:
+		n, err = tx.CopyFrom(ctx, pgx.Identifier{s.table}, columns, &copySource{entries: entries, i: -1})
+	}
 	if err != nil {
 		return err
 	}
@@ -149,4 +168,126 @@ func (c *copySource) setText(i int, s string, notNull bool) any {
 	}
 	c.text[i] = pgtype.Text{String: s, Valid: true}
 	return &c.text[i]
+}
+
+// pgColumnTypes are the types of columns (format_type's names) in the
+// table that CreateTable makes.
+var pgColumnTypes = []string{"uuid", "timestamp with time zone", "text", "text", "json", "text", "text", "text",
+	"text", "text", "text", "json", "integer", "text", "double precision", "bigint", "text", "text"}
+
+// rawCopyOK reports whether the table's columns have the types of
+// CreateTable, which appendCopyRows encodes; it asks once. Otherwise (a
+// table migrated by hand, say) pgx encodes the rows for the types found.
+func (s *Sink) rawCopyOK(ctx context.Context, c *pgx.Conn) (bool, error) {
+	switch s.rawCopy.Load() {
+	case rawCopyYes:
+		return true, nil
+	case rawCopyNo:
+		return false, nil
+	}
+	rows, err := c.Query(ctx, `SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
+		WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped`, `"`+s.table+`"`)
+	if err != nil {
+		return false, err
+	}
+	types := map[string]string{}
+	for rows.Next() {
+		var name, typ string
+		if err := rows.Scan(&name, &typ); err != nil {
+			rows.Close()
+			return false, err
+		}
+		types[name] = typ
+	}
+	if err := rows.Err(); err != nil {
+		return false, err
+	}
+	ok := true
+	for i, col := range columns {
+		ok = ok && types[col] == pgColumnTypes[i]
+	}
+	if ok {
+		s.rawCopy.Store(rawCopyYes)
+	} else {
+		s.rawCopy.Store(rawCopyNo)
+	}
+	return ok, nil
+}
+
+// States of Sink.rawCopy.
+const (
+	rawCopyUnknown = iota
+	rawCopyYes
+	rawCopyNo
+)
+
+// copyBufs holds the buffers of COPY's binary data.
+var copyBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// pgEpoch is PostgreSQL's time zero, in Unix microseconds.
+var pgEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
+
+// appendCopyRows appends entries in COPY's binary format (header, one
+// tuple per entry, trailer), for the column types of CreateTable. Empty
+// strings are NULL, except in the NOT NULL columns action_type and
+// outcome.
+func appendCopyRows(b []byte, entries []audit.Entry) []byte {
+	b = slices.Grow(b, 21+len(entries)*700)
+	b = append(b, "PGCOPY\n\377\r\n\000"...)
+	b = binary.BigEndian.AppendUint32(b, 0)                                                   // flags
+	b = binary.BigEndian.AppendUint32(b, 0)                                                   // header extension
+	null := func(b []byte) []byte { return binary.BigEndian.AppendUint32(b, math.MaxUint32) } // -1
+	field := func(b []byte, v string) []byte {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(v)))
+		return append(b, v...)
+	}
+	text := func(b []byte, v string) []byte {
+		if v == "" {
+			return null(b)
+		}
+		return field(b, v)
+	}
+	for i := range entries {
+		e := &entries[i]
+		b = binary.BigEndian.AppendUint16(b, uint16(len(columns)))
+		b = binary.BigEndian.AppendUint32(b, 16)
+		b = append(b, e.ID[:]...)
+		b = binary.BigEndian.AppendUint32(b, 8)
+		b = binary.BigEndian.AppendUint64(b, uint64(e.Timestamp.UnixMicro()-pgEpoch))
+		b = text(b, e.UserID)
+		b = text(b, e.Username)
+		if e.UserRoles == nil {
+			b = null(b)
+		} else {
+			// The length is written once the JSON is.
+			at := len(b)
+			b = appendRoles(append(b, 0, 0, 0, 0), e.UserRoles)
+			binary.BigEndian.PutUint32(b[at:], uint32(len(b)-at-4))
+		}
+		b = field(b, e.ActionType)
+		b = text(b, e.Resource)
+		b = field(b, string(e.Outcome))
+		b = text(b, e.IPAddress)
+		b = text(b, e.UserAgent)
+		b = text(b, e.RequestID)
+		b = text(b, string(e.RequestData))
+		if e.ResponseStatus == nil {
+			b = null(b)
+		} else {
+			b = binary.BigEndian.AppendUint32(b, 4)
+			b = binary.BigEndian.AppendUint32(b, uint32(int32(*e.ResponseStatus)))
+		}
+		b = text(b, e.ErrorMessage)
+		b = binary.BigEndian.AppendUint32(b, 8)
+		b = binary.BigEndian.AppendUint64(b, math.Float64bits(e.DurationMS))
+		if e.Hash == "" {
+			b = null(null(null(b)))
+		} else {
+			b = binary.BigEndian.AppendUint32(b, 8)
+			b = binary.BigEndian.AppendUint64(b, uint64(e.Seq))
+			b = text(b, e.PrevHash)
+			b = field(b, e.Hash)
+		}
+	}
+	return binary.BigEndian.AppendUint16(b, math.MaxUint16) // -1: the end
 }
