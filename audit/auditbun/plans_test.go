@@ -67,7 +67,8 @@ func TestQueryPlans(t *testing.T) {
 			if name == "postgres" {
 				dsn = testenv.PostgresURL(t)
 			}
-			db := openDB(t, dsn)
+			rec := &recorder{}
+			db := openDB(t, dsn).WithQueryHook(rec)
 			sink := auditbun.New(db, auditbun.Config{})
 			require.NoError(t, sink.CreateTable(ctx))
 			end := fillPlanTable(t, sink, *planRows)
@@ -81,8 +82,7 @@ func TestQueryPlans(t *testing.T) {
 				_, err := db.ExecContext(ctx, "ANALYZE user_actions")
 				require.NoError(t, err)
 			}
-			rec := &recorder{}
-			db.AddQueryHook(rec)
+			rec.take()
 			day := end.Add(-24 * time.Hour)
 			filters := []struct {
 				name string

@@ -100,7 +100,7 @@ func Open(ctx context.Context, dsn string, cfg Config) (*bun.DB, error) {
 			_ = db.Close()
 			return nil, err
 		}
-		db.AddQueryHook(hook)
+		db = db.WithQueryHook(hook)
 	}
 	if cfg.Registerer != nil {
 		if err := cfg.Registerer.Register(newPoolCollector(sqldb)); err != nil {
@@ -114,7 +114,7 @@ func Open(ctx context.Context, dsn string, cfg Config) (*bun.DB, error) {
 func openSQLite(rest string, cfg *Config) (*sql.DB, error) {
 	path, query, _ := strings.Cut(rest, "?")
 	if path == "" {
-		return nil, fmt.Errorf("dbopen: sqlite DSN needs a path or :memory:")
+		return nil, errors.New("dbopen: sqlite DSN needs a path (or :memory:)")
 	}
 	params, err := url.ParseQuery(query)
 	if err != nil {
