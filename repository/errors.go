@@ -29,6 +29,11 @@ var (
 	// ErrInvalidCursor means a pagination cursor could not be decoded or
 	// was not issued for this table.
 	ErrInvalidCursor = errkind.New(errkind.InvalidData, "invalid cursor")
+	// ErrInvalidValue means the database refused a value it cannot hold:
+	// PostgreSQL's data exceptions (SQLSTATE class 22: a number out of the
+	// column's range, a date out of range, U+0000 in text, ...). Its wire
+	// kind is invalid_data: the value came from the caller.
+	ErrInvalidValue = errkind.New(errkind.InvalidData, "value out of the column's range or type")
 	// ErrUnavailable means the database could not be reached: a refused,
 	// broken or reset connection, or a server shutting down. Its wire kind
 	// is service_unavailable, with a retry hint of one second.
@@ -47,7 +52,7 @@ func (unavailable) RetryAfter() time.Duration { return time.Second }
 type Error struct {
 	Op    string // "get", "list", "create", ...
 	Table string // the table's name
-	Kind  error  // ErrNotFound, ErrConflict, ErrUnavailable (service_unavailable, retry hint) or nil
+	Kind  error  // ErrNotFound, ErrConflict, ErrInvalidValue, ErrUnavailable (service_unavailable, retry hint) or nil
 	Err   error  // the underlying error
 }
 
@@ -72,7 +77,8 @@ func (e *Error) Unwrap() []error {
 }
 
 // MapError classifies err, returned by a query on table during op: no rows
-// becomes ErrNotFound, a unique violation ErrConflict, and the result is an
+// becomes ErrNotFound, a unique violation ErrConflict, a data exception
+// ErrInvalidValue, a lost database ErrUnavailable, and the result is an
 // *Error naming op and table. Errors that are already classified by this
 // package, and nil, are returned unchanged. Typed repositories use it for
 // their hand-written queries.
@@ -89,6 +95,8 @@ func MapError(op, table string, err error) error {
 		return &Error{Op: op, Table: table, Kind: ErrNotFound, Err: err}
 	case IsUniqueViolation(err):
 		return &Error{Op: op, Table: table, Kind: ErrConflict, Err: err}
+	case IsDataException(err):
+		return &Error{Op: op, Table: table, Kind: ErrInvalidValue, Err: err}
 	case IsUnavailable(err):
 		return &Error{Op: op, Table: table, Kind: ErrUnavailable, Err: err}
 	}
@@ -111,6 +119,15 @@ func IsUnavailable(err error) bool {
 	}
 	var ne net.Error
 	return errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne)
+}
+
+// IsDataException reports whether err is PostgreSQL's refusal of a value
+// (SQLSTATE class 22, data exception: 22003 numeric value out of range,
+// 22008 datetime field overflow, 22021 invalid byte sequence, 22P02
+// invalid text representation, ...).
+func IsDataException(err error) bool {
+	var pg interface{ SQLState() string }
+	return errors.As(err, &pg) && strings.HasPrefix(pg.SQLState(), "22")
 }
 
 // IsUniqueViolation reports whether err is a unique (or primary key)

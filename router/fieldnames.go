@@ -257,7 +257,7 @@ func (w *nameWalker) fail(key []byte, msg string) {
 	for _, p := range append(w.path, pathSeg{key: key}) {
 		b.WriteByte('/')
 		if p.key == nil {
-			b.WriteString(strconv.Itoa(p.index))
+			b.WriteString(itoa(p.index))
 		} else {
 			b.WriteString(pointerEscaper.Replace(unquoteKey(p.key)))
 		}

@@ -148,3 +148,65 @@ func BenchmarkCheckNames(b *testing.B) {
 		}
 	}
 }
+
+// TestTextStoresCannotHold checks that U+0000, lone surrogates and bytes
+// that are not UTF-8 are invalid_data with their JSON pointer, in values
+// and names, before any handler, typed or not, and in Route.Validate.
+func TestTextStoresCannotHold(t *testing.T) {
+	r := New[pkg](Config{})
+	ran := false
+	Handle(r, 52, func(_ context.Context, in map[string]any) (map[string]any, error) { ran = true; return nil, nil }, Authenticated())
+	tests := []struct {
+		data string
+		path string // "" when accepted
+		msg  string
+	}{
+		{`{"a":"x\u0000y"}`, "/a", "contains U+0000"},
+		{`{"a":{"b":["ok","\u0000"]}}`, "/a/b/1", "contains U+0000"},
+		{`{"a\u0000":1}`, "/a\x00", "the name contains U+0000"},
+		{`{"a":"\ud800"}`, "/a", "contains a lone UTF-16 surrogate"},
+		{`{"a":"\ud800x"}`, "/a", "contains a lone UTF-16 surrogate"},
+		{`{"a":"\ud800\ud800\udc00"}`, "/a", "contains a lone UTF-16 surrogate"},
+		{`{"a":"\udc00"}`, "/a", "contains a lone UTF-16 surrogate"},
+		{`{"a":"x\ud800\n"}`, "/a", "contains a lone UTF-16 surrogate"},
+		{"{\"a\":\"\xff\"}", "/a", "is not valid UTF-8"},
+		{"{\"a\":\"\xed\xa0\x80\"}", "/a", "is not valid UTF-8"},
+		{`{"a/b":["\u0000"]}`, "/a~1b/0", "contains U+0000"},
+		{`{"a":"\ud83d\ude00 \u00e9 \\u0000 \u0001"}`, "", ""},
+		{`{"a":"é"}`, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.data, func(t *testing.T) {
+			ran = false
+			out := r.Dispatch(context.Background(), writer,
+				[]byte(`{"pkg_id":52,"req_id":"5b0c2f0e-8f3e-4a58-9c1b-2f7f4f1e9d3a","data":`+tt.data+`}`))
+			var reply struct {
+				Status int `json:"status_code"`
+				Data   struct {
+					Code    string   `json:"code"`
+					Details []Detail `json:"details"`
+				} `json:"data"`
+			}
+			require.NoError(t, json.Unmarshal(out, &reply), string(out))
+			verr := r.Route(52).Validate([]byte(tt.data))
+			if tt.path == "" {
+				assert.Equal(t, 0, reply.Status, string(out))
+				assert.NoError(t, verr)
+				return
+			}
+			assert.False(t, ran, "the handler did not run")
+			assert.Equal(t, 2, reply.Status, string(out))
+			if tt.msg == "is not valid UTF-8" {
+				// The message itself is not UTF-8: the envelope is refused.
+				assert.Equal(t, "invalid_request", reply.Data.Code)
+			} else {
+				assert.Equal(t, "invalid_data", reply.Data.Code)
+				assert.Equal(t, []Detail{{Path: tt.path, Msg: tt.msg}}, reply.Data.Details)
+			}
+			var e *Error
+			require.ErrorAs(t, verr, &e)
+			assert.Equal(t, CodeInvalidData, e.Code)
+			assert.Equal(t, []Detail{{Path: tt.path, Msg: tt.msg}}, e.Details)
+		})
+	}
+}

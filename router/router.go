@@ -382,6 +382,10 @@ func (r *PackageRouter[T]) serve(ctx context.Context, rt *Route[T], req *Request
 	if !allowed(rt, req.Principal) {
 		return failf(StatusPermissionDenied, CodePermissionDenied, "No permission for pkg_id %d", rt.ID)
 	}
+	if d, ok := checkText(req.Data); !ok {
+		e := InvalidData(fmt.Sprintf("data of pkg_id %d holds text that cannot be stored", rt.ID), d)
+		return Response{Status: e.Status, Data: e.Body(), Err: e}
+	}
 	if rt.schema != nil {
 		details, err := rt.schema.validate(req.Data)
 		if err != nil {
@@ -442,15 +446,19 @@ func (rt *Route[T]) Allowed(p *auth.Principal) bool { return allowed(rt, p) }
 // another transport (a REST route over the same command) refuses exactly
 // what the package refuses: data that is not one strict JSON object
 // (duplicate keys, absurd numbers, deep nesting, trailing data) is an
-// invalid_request *Error, data that does not match the package's schema an
-// invalid_data *Error whose details name each failing value by its JSON
-// pointer. It returns nil when data passes.
+// invalid_request *Error, data with text a store cannot hold (U+0000, a
+// lone surrogate, bytes that are not UTF-8) or that does not match the
+// package's schema an invalid_data *Error whose details name each failing
+// value by its JSON pointer. It returns nil when data passes.
 func (rt *Route[T]) Validate(data []byte) error {
 	if ok, why := checkJSON(data); !ok {
 		return NewError(StatusInvalidData, CodeInvalidRequest, why)
 	}
 	if !isObject(data) {
 		return NewError(StatusInvalidData, CodeInvalidRequest, "data must be a JSON object")
+	}
+	if d, ok := checkText(data); !ok {
+		return InvalidData("data holds text that cannot be stored", d)
 	}
 	if rt.schema == nil {
 		return nil
