@@ -29,7 +29,6 @@ func (detailedErr) ErrorDetails() any { return []string{"/n"} }
 
 type fakeTx struct {
 	begun, committed, rolledBack int
-	key                          any
 }
 
 type txKey struct{}

@@ -224,10 +224,11 @@ func (f *framing) headerLine() {
 		return
 	}
 	f.req.lastKey = headerOther
-	key, value, found := bytes.Cut(f.line.head[:min(f.line.n, lineHeadCap)], []byte(":"))
+	key, _, found := bytes.Cut(f.line.head[:min(f.line.n, lineHeadCap)], []byte(":"))
 	if !found {
 		return // net/http refuses it
 	}
+	var value []byte
 	switch {
 	case asciiEqualFold(key, "Content-Length"):
 		f.req.lastKey = headerCL
