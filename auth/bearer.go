@@ -15,9 +15,10 @@ const MaxTokenBytes = 8 << 10
 // the scheme is matched case-insensitively and followed by exactly one
 // space; the token must be a non-empty RFC 6750 b64token (letters, digits,
 // "-._~+/", trailing "=") of at most MaxTokenBytes. A bare token without
-// the scheme is an error. An empty credential wraps ErrNoToken; any other
-// failure wraps ErrTokenDecode, and credentials of another scheme ("Basic
-// ...") also match [ErrOtherScheme].
+// the scheme is an error. An empty credential, or the scheme name alone
+// ("Bearer" without a token), wraps ErrNoToken: no token was sent; any
+// other failure wraps ErrTokenDecode, and credentials of another scheme
+// ("Basic ...") also match [ErrOtherScheme].
 //
 // The WebSocket first-message handshake uses it for the "token" member.
 func ParseBearer(credential string) (string, error) {
@@ -25,6 +26,9 @@ func ParseBearer(credential string) (string, error) {
 		return "", ErrNoToken
 	}
 	const scheme = "Bearer "
+	if strings.EqualFold(strings.TrimRight(credential, " \t"), "Bearer") {
+		return "", errEmptyBearer
+	}
 	if i := strings.IndexByte(credential, ' '); i > 0 && !strings.EqualFold(credential[:i], "Bearer") {
 		return "", errOtherScheme
 	}
@@ -66,6 +70,8 @@ func ParseBearer(credential string) (string, error) {
 var ErrOtherScheme = errors.New("credential of another authentication scheme")
 
 var errOtherScheme = fmt.Errorf("%w: %w", ErrTokenDecode, ErrOtherScheme)
+
+var errEmptyBearer = fmt.Errorf("%w: the Bearer scheme without a token", ErrNoToken)
 
 // BearerToken returns the token of the request's Authorization header,
 // parsed by ParseBearer. No header wraps ErrNoToken; more than one

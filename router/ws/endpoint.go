@@ -172,9 +172,10 @@ func (e *Endpoint[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case errors.Is(err, errQueryToken):
 			challenge = `Bearer error="invalid_request"`
-		case errors.Is(err, auth.ErrOtherScheme):
-			// Credentials of another scheme carry no bearer token (RFC
-			// 6750 section 3.1: no error code).
+		case errors.Is(err, auth.ErrOtherScheme), errors.Is(err, auth.ErrNoToken):
+			// Credentials of another scheme, or the Bearer scheme without
+			// a token, carry no bearer token (RFC 6750 section 3.1: no
+			// error code).
 			challenge, msg = "Bearer", "Authentication required"
 		}
 		w.Header().Set("WWW-Authenticate", challenge)
