@@ -164,8 +164,9 @@ type Stats struct {
 	// entries) and fsyncs of segment files since Open.
 	Writes uint64
 	Fsyncs uint64
-	// Cached counts the entries decoded in memory; DiskReads the entries
-	// Peek read back from the files since Open.
+	// Cached counts the entries held in memory (encoded, staged or
+	// cached); DiskReads the entries Peek read back from the files since
+	// Open.
 	Cached    int
 	DiskReads uint64
 }
