@@ -26,6 +26,11 @@ func TestTrustedHosts(t *testing.T) {
 		{"host any port", []string{"api.example.com"}, "api.example.com:8443", true},
 		{"host no port", []string{"api.example.com"}, "api.example.com", true},
 		{"case and trailing dot", []string{"API.Example.com"}, "api.example.COM.", true},
+		// A trailing dot is the absolute form of the same DNS name; one only.
+		{"trailing dot with port", []string{"localhost"}, "localhost.:8080", true},
+		{"trailing dot in the list", []string{"localhost."}, "localhost", true},
+		{"two trailing dots", []string{"localhost"}, "localhost..", false},
+		{"dot alone", []string{"localhost"}, ".", false},
 		{"other host", []string{"api.example.com"}, "evil.example.com", false},
 		{"suffix is not a match", []string{"example.com"}, "evil-example.com", false},
 		{"host:port exact", []string{"api.example.com:443"}, "api.example.com:443", true},
