@@ -104,9 +104,9 @@ func New(db bun.IDB, cfg Config) *Sink {
 // Table returns the name of the entries table.
 func (s *Sink) Table() string { return s.table }
 
-// Close releases the statements the sink prepared. The sink stays usable:
-// a later write prepares them again. Closing the database without it is
-// harmless.
+// Close releases the statements the sink prepared (on SQLite), after the
+// last write: a write in flight may fail. A later write prepares them
+// again. Closing the database instead is harmless.
 func (s *Sink) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
