@@ -28,7 +28,8 @@ type Buffer interface {
 	Append(entries ...Entry) (pos uint64, err error)
 	// Sync returns once every entry up to pos is durable (at once for a
 	// buffer in memory), or with an error when the buffer cannot make them
-	// so or ctx ends.
+	// so or ctx ends. An error means "not known to be durable", not lost:
+	// the entries are still held and may yet be stored.
 	Sync(ctx context.Context, pos uint64) error
 	// Peek returns up to max of the oldest entries without removing them,
 	// in a slice of the caller's (the Logger chains them in place and keeps
@@ -76,8 +77,9 @@ func (b *MemoryBuffer) Append(entries ...Entry) (uint64, error) {
 	if len(b.q)-b.head+len(entries) > b.limit {
 		return 0, ErrFull
 	}
-	if b.head > 0 && len(b.q) == cap(b.q) {
-		// Reuse the space of acknowledged entries before growing.
+	if b.head > 0 && len(b.q) == cap(b.q) && b.head >= len(b.q)/2 {
+		// Reuse the space of acknowledged entries before growing (when
+		// they are at least half of it, so that copying stays linear).
 		n := copy(b.q, b.q[b.head:])
 		clear(b.q[n:])
 		b.q, b.head = b.q[:n], 0

@@ -223,7 +223,11 @@ func TestWriteAheadWaitsForTheBuffer(t *testing.T) {
 	buf.syncErr = errors.New("disk gone")
 	buf.mu.Unlock()
 	err := l.Log(context.Background(), entry(1))
-	require.ErrorIs(t, err, audit.ErrDropped)
+	require.ErrorIs(t, err, audit.ErrNotDurable)
 	assert.Contains(t, err.Error(), "disk gone")
+	// Not known durable is not lost: the entry is still held and written.
+	assert.Zero(t, l.Stats().Dropped())
 	require.NoError(t, l.Close(context.Background()))
+	requireConserved(t, l.Stats())
+	assert.Equal(t, uint64(2), l.Stats().Written)
 }

@@ -52,6 +52,11 @@ var (
 	// ErrDropped is returned by Log when the entry was dropped; the error
 	// names the reason.
 	ErrDropped = errkind.New(errkind.Unavailable, "audit: entry dropped")
+	// ErrNotDurable is returned by Log in write-ahead mode when the buffer
+	// could not make the entry durable (it is still held and may yet be
+	// stored, so it is not counted as dropped); the action must not be
+	// acknowledged.
+	ErrNotDurable = errkind.New(errkind.Unavailable, "audit: entry not durable")
 	// ErrClosed is returned by Run after Close.
 	ErrClosed = errors.New("audit: logger closed")
 	// ErrRunning is returned by Run when the logger is already running.
@@ -249,8 +254,8 @@ func New(cfg Config) *Logger {
 // to the buffer. It never calls the sink; when the buffer is full it
 // follows the Policy (ctx bounds the waiting of Wait and Block). It returns
 // an error wrapping ErrDropped when the entry was dropped. With WriteAhead
-// it returns once the entry is durable, or an error when it cannot be made
-// so (ctx ended, the buffer failed).
+// it returns once the entry is durable, or an error wrapping ErrNotDurable
+// when it cannot be made so (ctx ended, the buffer failed).
 func (l *Logger) Log(ctx context.Context, e Entry) error {
 	e.normalize(l.redactor, time.Now())
 	if l.m != nil {
@@ -342,7 +347,7 @@ func (l *Logger) appended(ctx context.Context, pos uint64) error {
 		return nil
 	}
 	if err := l.buf.Sync(ctx, pos); err != nil {
-		return fmt.Errorf("audit: entry not durable: %w: %w", ErrDropped, err)
+		return fmt.Errorf("%w: %w", ErrNotDurable, err)
 	}
 	return nil
 }
