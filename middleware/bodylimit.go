@@ -20,8 +20,11 @@ type BodyLimitConfig struct {
 // BodyLimit refuses request bodies larger than the limit with 413
 // request_too_large.
 //
-// A Content-Length over the limit is refused before the inner handler runs.
-// Other bodies (chunked ones) are counted while they are read, never
+// A Content-Length over the limit is refused before the inner handler runs;
+// so is, on a connection accepted by [Listener] and served by [NewServer],
+// a chunked body whose chunk-size lines already declare more, and a read
+// that waits for the data of such a chunk fails at once instead of at the
+// read timeout. Other bodies (chunked ones) are counted while they are read, never
 // buffered: the read that goes past the limit returns an error that matches
 // both [ErrRequestTooLarge] and *http.MaxBytesError, and the response
 // becomes 413 whatever the handler does next: a header or body it writes
@@ -45,6 +48,14 @@ func BodyLimit(cfg BodyLimitConfig) Middleware {
 				return
 			}
 			lb := &limitedBody{rc: r.Body, remaining: limit, limit: limit}
+			if f, _ := r.Context().Value(framingKey{}).(*framing); f != nil && r.ContentLength < 0 {
+				// A chunked body: its chunk-size lines declare what follows.
+				lb.framing, lb.req = f, f.served.Load()
+				if f.limitBody(lb.req, limit) {
+					answerTooLarge(w, r, limit)
+					return
+				}
+			}
 			lw := &respWriter{w: w}
 			lw.intercept = func(int) bool {
 				if !lb.exceeded.Load() {
@@ -81,6 +92,8 @@ type limitedBody struct {
 	remaining int64
 	limit     int64
 	exceeded  atomic.Bool
+	framing   *framing // with [Listener] and [NewServer], for chunked bodies
+	req       int64    // the request's number in framing
 }
 
 func (b *limitedBody) Read(p []byte) (int, error) {
@@ -96,6 +109,11 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 		p = p[:b.remaining+1]
 	}
 	n, err := b.rc.Read(p)
+	if err != nil && b.framing != nil && b.framing.declaredOver(b.req, b.limit) {
+		// The chunks declared more than the limit; framing woke this read.
+		b.exceeded.Store(true)
+		return min(n, int(b.remaining)), tooLarge(b.limit)
+	}
 	if int64(n) <= b.remaining {
 		b.remaining -= int64(n)
 		return n, err

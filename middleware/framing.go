@@ -32,6 +32,17 @@ type framing struct {
 	closeAt atomic.Int64 // the request after which to close; 0: none
 	served  atomic.Int64 // requests that reached closeAmbiguous
 
+	// The chunk sizes declared so far by the request being read, and the
+	// body limit BodyLimit set for a request: a declared size past it
+	// wakes a read waiting for the chunk's data (wake), so that the
+	// answer is 413 at once instead of after the read timeout.
+	chunked    atomic.Int64  // the request whose chunks declared is about
+	declared   atomic.Uint64 // saturating
+	limitReq   atomic.Int64
+	limitBytes atomic.Int64
+	wake       func()
+	chunkTotal uint64
+
 	done     bool  // stopped following the connection
 	requests int64 // request lines read
 	state    int
@@ -174,7 +185,7 @@ func (f *framing) stop() {
 
 // startRequest expects the next request line.
 func (f *framing) startRequest() {
-	f.state, f.remain, f.excess, f.req = stateRequestLine, 0, 0, requestHead{}
+	f.state, f.remain, f.excess, f.req, f.chunkTotal = stateRequestLine, 0, 0, requestHead{}, 0
 	f.line = lineBuf{}
 }
 
@@ -324,7 +335,27 @@ func (f *framing) chunkSizeLine() {
 		f.state = stateTrailer
 		return
 	}
+	f.chunkTotal = min(f.chunkTotal+min(n, 1<<62), 1<<62)
+	f.declared.Store(f.chunkTotal)
+	f.chunked.Store(f.requests)
+	if f.limitReq.Load() == f.requests && f.chunkTotal > uint64(f.limitBytes.Load()) && f.wake != nil {
+		f.wake()
+	}
 	f.state, f.remain = stateChunkData, n
+}
+
+// limitBody records the body limit of request req (numbered as served
+// counts) and reports whether its chunks already declared more.
+func (f *framing) limitBody(req, limit int64) bool {
+	f.limitBytes.Store(limit)
+	f.limitReq.Store(req)
+	return f.declaredOver(req, limit)
+}
+
+// declaredOver reports whether the chunks of request req declared more
+// than limit bytes.
+func (f *framing) declaredOver(req, limit int64) bool {
+	return f.chunked.Load() == req && f.declared.Load() > uint64(limit)
 }
 
 // parseLength parses a Content-Length value as net/http does.

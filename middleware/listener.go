@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -55,7 +56,9 @@ func (l *errListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &errConn{Conn: c, headers: l.headers}, nil
+	ec := &errConn{Conn: c, headers: l.headers}
+	ec.framing.wake = func() { _ = c.SetReadDeadline(time.Now()) }
+	return ec, nil
 }
 
 type errConn struct {
