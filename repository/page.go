@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/pkgroute/pkgroute/internal/errkind"
+	"github.com/pkgroute/pkgroute/internal/pagemeta"
 )
 
 // Pagination limits (docs/protocol.md 1.4).
@@ -38,15 +39,9 @@ func Offset(page, perPage int) Page { return Page{Page: &page, PerPage: &perPage
 // for the first page).
 func After(cursor string, perPage int) Page { return Page{PerPage: &perPage, Cursor: &cursor} }
 
-// Meta describes a returned page; its JSON is the wire's "meta" object.
-type Meta struct {
-	Page       int     `json:"page"`
-	PerPage    int     `json:"per_page"`
-	Total      int     `json:"total"`
-	Pages      int     `json:"pages"`
-	NextCursor *string `json:"next_cursor"`
-	HasMore    bool    `json:"has_more"`
-}
+// Meta describes a returned page; its JSON is the wire's "meta" object. It
+// is the type of router.Metadata too.
+type Meta = pagemeta.Meta
 
 // Result is one page of items and its Meta. Items is never nil, so that it
 // encodes as [] when empty.
@@ -54,6 +49,20 @@ type Result[T any] struct {
 	Items []T  `json:"items"`
 	Meta  Meta `json:"meta"`
 }
+
+// PageItems returns the items: with PageMeta it makes a Result the output
+// of a paginated package (router.Paged), items in the reply's data and Meta
+// in its meta.
+// A nil Items is given as an empty list, so that data is [] and not null.
+func (r Result[T]) PageItems() any {
+	if r.Items == nil {
+		return []T{}
+	}
+	return r.Items
+}
+
+// PageMeta returns the page's Meta (see PageItems).
+func (r Result[T]) PageMeta() any { return r.Meta }
 
 // normalize returns the page number and size p asks for, or
 // ErrInvalidPage. In cursor mode the page number is ignored (and 1).

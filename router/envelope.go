@@ -5,6 +5,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/pkgroute/pkgroute/auth"
+	"github.com/pkgroute/pkgroute/internal/pagemeta"
 )
 
 // StatusCode is the status_code of a response envelope.
@@ -74,21 +75,18 @@ type Response struct {
 	Err error
 }
 
-// Metadata is the pagination metadata of docs/protocol.md section 1.4.
-type Metadata struct {
-	Page       int     `json:"page"`
-	PerPage    int     `json:"per_page"`
-	Total      int     `json:"total"`
-	Pages      int     `json:"pages"`
-	NextCursor *string `json:"next_cursor"`
-	HasMore    bool    `json:"has_more"`
-}
+// Metadata is the pagination metadata of docs/protocol.md section 1.4. It
+// is the type of repository.Meta too: a repository.Result is a Paged
+// output as is.
+type Metadata = pagemeta.Meta
 
 // Paged is implemented by handler outputs that are one page of a list: the
 // typed handler puts the items in data and the metadata in meta. Handle
 // requires the Paginated option for such outputs.
 type Paged interface {
+	// PageItems returns the items, encoded as the reply's data.
 	PageItems() any
+	// PageMeta returns the metadata (a Metadata), encoded as meta.
 	PageMeta() any
 }
 
