@@ -8,6 +8,11 @@
 // uses, so that verifiers and login clients can be tested with real HTTP.
 // Knobs make the server fail with a status, hang, or rotate its keys.
 //
+// An Issuer is also an auth.Authenticator (Authenticate verifies its own
+// tokens in process, as keycloak.Verifier would) and LoginHandler serves an
+// application's POST /auth/login and /auth/refresh over its user table:
+// development auth in one value, with no JWKS fetch and no HTTP client.
+//
 // NewServer starts the handler on a loopback httptest server for a test;
 // the handler can also be mounted on any mux (a development issuer).
 //

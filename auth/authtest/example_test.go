@@ -1,12 +1,15 @@
 package authtest_test
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 
+	"github.com/pkgroute/pkgroute/auth"
 	"github.com/pkgroute/pkgroute/auth/authtest"
 )
 
@@ -42,4 +45,38 @@ func ExampleIssuer_Handler() {
 	// Output:
 	// 200 true
 	// /idp/realms/dev/protocol/openid-connect/certs
+}
+
+// An Issuer is an auth.Authenticator and serves an application's login
+// routes in process: development auth in one value.
+func ExampleIssuer_LoginHandler() {
+	iss, err := authtest.New(authtest.Config{
+		ClientID: "todo",
+		Users:    []authtest.User{{Username: "ada", Password: "dev", Roles: []string{"todo-write"}}},
+	})
+	if err != nil {
+		panic(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("POST /auth/", iss.LoginHandler())
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	resp, err := http.Post(srv.URL+"/auth/login", "application/json",
+		strings.NewReader(`{"username":"ada","password":"dev"}`))
+	if err != nil {
+		panic(err)
+	}
+	var tokens struct {
+		AccessToken string `json:"access_token"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&tokens)
+	resp.Body.Close()
+
+	var authn auth.Authenticator = iss
+	p, err := authn.Authenticate(context.Background(), tokens.AccessToken)
+	fmt.Println(p.Username, p.Roles, err)
+	http.DefaultClient.CloseIdleConnections()
+	// Output:
+	// ada [todo-write] <nil>
 }
