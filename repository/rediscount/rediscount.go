@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/pkgroute/pkgroute/internal/lograte"
 )
 
 // Client is the part of a go-redis client that Cache uses; *redis.Client,
@@ -36,7 +38,9 @@ type Config struct {
 	Prefix string
 	// TTL is how long a total stays fresh. Default 5 s.
 	TTL time.Duration
-	// Logger receives Redis failures; nil discards.
+	// Logger receives Redis failures, at most one record per kind per 10 s
+	// (the next one counts those left out in "suppressed"): with Redis
+	// down, every count would log one; nil discards.
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
@@ -47,7 +51,7 @@ type Cache struct {
 	client Client
 	prefix string
 	ttl    time.Duration
-	logger *slog.Logger
+	logger *lograte.Logger
 	now    func() time.Time
 }
 
@@ -68,7 +72,7 @@ func New(client Client, cfg Config) *Cache {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Cache{client: client, prefix: cfg.Prefix, ttl: cfg.TTL, logger: cfg.Logger, now: cfg.Now}
+	return &Cache{client: client, prefix: cfg.Prefix, ttl: cfg.TTL, logger: lograte.New(cfg.Logger, 0, cfg.Now), now: cfg.Now}
 }
 
 func field(query string) string {
@@ -81,7 +85,7 @@ func (c *Cache) Count(ctx context.Context, table, query string) (int, bool) {
 	v, err := c.client.HGet(ctx, c.prefix+table, field(query)).Result()
 	if err != nil {
 		if err != redis.Nil {
-			c.logger.WarnContext(ctx, "count cache read failed", "table", table, "error", err)
+			c.logger.Log(ctx, slog.LevelWarn, "count cache read failed", "table", table, "error", err)
 		}
 		return 0, false
 	}
@@ -102,18 +106,18 @@ func (c *Cache) StoreCount(ctx context.Context, table, query string, n int) {
 	key := c.prefix + table
 	v := strconv.Itoa(n) + ":" + strconv.FormatInt(c.now().Add(c.ttl).UnixMilli(), 10)
 	if err := c.client.HSet(ctx, key, field(query), v).Err(); err != nil {
-		c.logger.WarnContext(ctx, "count cache write failed", "table", table, "error", err)
+		c.logger.Log(ctx, slog.LevelWarn, "count cache write failed", "table", table, "error", err)
 		return
 	}
 	// The hash outlives its freshest entry by a little, then goes.
 	if err := c.client.PExpire(ctx, key, 2*c.ttl).Err(); err != nil {
-		c.logger.WarnContext(ctx, "count cache write failed", "table", table, "error", err)
+		c.logger.Log(ctx, slog.LevelWarn, "count cache write failed", "table", table, "error", err)
 	}
 }
 
 // Invalidate implements repository.CountCache.
 func (c *Cache) Invalidate(ctx context.Context, table string) {
 	if err := c.client.Del(ctx, c.prefix+table).Err(); err != nil {
-		c.logger.WarnContext(ctx, "count cache invalidation failed", "table", table, "error", err)
+		c.logger.Log(ctx, slog.LevelWarn, "count cache invalidation failed", "table", table, "error", err)
 	}
 }

@@ -3,8 +3,10 @@ package rediscount_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,6 +56,42 @@ func TestRedisDown(t *testing.T) {
 	assert.Contains(t, logs.String(), "count cache write failed")
 	assert.Contains(t, logs.String(), "count cache read failed")
 	assert.Contains(t, logs.String(), "count cache invalidation failed")
+}
+
+// downClient is a Client whose every command fails.
+type downClient struct{}
+
+var errDown = errors.New("dial tcp: connection refused")
+
+func (downClient) HGet(context.Context, string, string) *redis.StringCmd {
+	return redis.NewStringResult("", errDown)
+}
+func (downClient) HSet(context.Context, string, ...any) *redis.IntCmd {
+	return redis.NewIntResult(0, errDown)
+}
+func (downClient) PExpire(context.Context, string, time.Duration) *redis.BoolCmd {
+	return redis.NewBoolResult(false, errDown)
+}
+func (downClient) Del(context.Context, ...string) *redis.IntCmd {
+	return redis.NewIntResult(0, errDown)
+}
+
+// TestRedisDownLogsOncePerInterval: while Redis is down every count fails;
+// one record per kind per interval, the next one counting those left out.
+func TestRedisDownLogsOncePerInterval(t *testing.T) {
+	var logs bytes.Buffer
+	now := time.Unix(1000, 0)
+	cache := rediscount.New(downClient{}, rediscount.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil)), Now: func() time.Time { return now }})
+	ctx := context.Background()
+	for range 100 {
+		cache.Count(ctx, "authors", "q")
+		cache.StoreCount(ctx, "authors", "q", 1)
+	}
+	assert.Equal(t, 1, strings.Count(logs.String(), "count cache read failed"), logs.String())
+	assert.Equal(t, 1, strings.Count(logs.String(), "count cache write failed"), logs.String())
+	now = now.Add(time.Minute)
+	cache.Count(ctx, "authors", "q")
+	assert.Contains(t, logs.String(), "suppressed=99")
 }
 
 func TestKeyLayout(t *testing.T) {
