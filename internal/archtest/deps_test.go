@@ -23,6 +23,10 @@ func allowedFor(pkg string) (allowed []string, anything bool) {
 	switch {
 	case top == "cmd" || top == "examples":
 		return nil, true
+	case top == "server" || top == "pkgroutetest":
+		// The assembly and the test kit sit above every library package;
+		// the test kit may import the assembly, nothing else imports them.
+		return []string{"auth", "rbac", "ratelimit", "audit", "command", "repository", "router", "middleware", "server"}, false
 	case top == "internal":
 		return nil, false
 	case pkg == "router":
@@ -85,6 +89,10 @@ func TestDependencyDirection(t *testing.T) {
 				t.Errorf("%s imports %s: nothing may import cmd or examples", pkg, dep)
 				continue
 			}
+			if (top == "server" || top == "pkgroutetest") && !anything && !within(pkg, "server") && !within(pkg, "pkgroutetest") {
+				t.Errorf("%s imports %s: no library package imports server or pkgroutetest", pkg, dep)
+				continue
+			}
 			// Internal packages, the module's and a subtree's own (which
 			// the go tool already keeps to that subtree), are helpers.
 			if anything || top == "internal" || strings.Contains(dep, "/internal/") || strings.HasSuffix(dep, "/internal") {
@@ -124,6 +132,15 @@ func TestAllowedForTable(t *testing.T) {
 		{"rbac", "router", false},
 		{"auth", "rbac", false},
 		{"examples/authorsvc", "router/ws", true},
+		{"examples/todo", "server", true},
+		{"server", "router/ws", true},
+		{"server", "middleware", true},
+		{"server", "pkgroutetest", false},
+		{"pkgroutetest", "server", true},
+		{"pkgroutetest", "auth/authtest", true},
+		{"router", "server", false},
+		{"middleware", "server", false},
+		{"auth/authtest", "pkgroutetest", false},
 	} {
 		allowed, anything := allowedFor(tc.pkg)
 		ok := anything
