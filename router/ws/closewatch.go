@@ -43,6 +43,11 @@ type closeWatch struct {
 	remain  uint64   // payload bytes left to skip
 	done    bool
 	oneByte atomic.Bool // the close frame's payload was one byte
+
+	final    bool   // the frame being skipped ends a data message
+	messages uint64 // data messages received whole (see buffered)
+
+	out writeBatch // frames gathered for one write (see gather)
 }
 
 // Read follows the frames in the bytes read.
@@ -62,6 +67,9 @@ func (w *closeWatch) follow(p []byte) {
 				k = w.remain
 			}
 			p, w.remain = p[k:], w.remain-k
+			if w.remain == 0 && w.final {
+				w.messages++
+			}
 			continue
 		}
 		w.hdr[w.hn] = p[0]
@@ -96,6 +104,10 @@ func (w *closeWatch) follow(p []byte) {
 			return
 		}
 		w.hn, w.remain = 0, length
+		w.final = w.hdr[0]&0x80 != 0 && w.hdr[0]&0x08 == 0 // FIN, not a control frame
+		if length == 0 && w.final {
+			w.messages++
+		}
 	}
 }
 

@@ -56,7 +56,9 @@ type conn[T router.ID] struct {
 	consecutive  int              // consecutive rate-limited messages (reader only)
 	bucket       ratelimit.Bucket // ConnMessageRate (reader only)
 
-	handoffFn  func() // c.readLoop, bound once
+	reads      uint64 // data messages read (reader only)
+	held       int    // bytes of replies queued by the reader without waking the writer (reader only)
+	handoffFn  func() // c.handoff, bound once
 	watchShard uint32
 	wake       chan struct{} // wakes the writer
 	authed     chan struct{} // closed once authenticated: starts pings
@@ -118,6 +120,13 @@ func (c *conn[T]) abort() {
 }
 
 func (c *conn[T]) isClosing() bool { return c.q.isClosing() }
+
+// watchConn returns the network connection as the upgrader hijacked it, nil
+// before the upgrade.
+func (c *conn[T]) watchConn() *closeWatch {
+	cw, _ := c.nc.(*closeWatch)
+	return cw
+}
 
 // finish releases everything the connection holds.
 func (c *conn[T]) finish() {

@@ -56,6 +56,7 @@ type Endpoint[T router.ID] struct {
 	wg       sync.WaitGroup // one per connection
 
 	watch        *inlineWatch
+	batches      sync.Pool // *[]byte, buffers of gathered writes (see writeBatch)
 	shutdownOnce sync.Once
 	brokerStop   context.CancelFunc
 	brokerDone   chan struct{}
@@ -257,7 +258,7 @@ func (e *Endpoint[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p != nil {
 		close(c.authed)
 	}
-	c.handoffFn = c.readLoop
+	c.handoffFn = c.handoff
 	c.watchShard = e.watch.shard()
 	go c.read(p == nil)
 	go c.write()

@@ -58,6 +58,9 @@ func (c *conn[T]) authenticate() bool {
 	e := c.e
 	_ = c.ws.SetReadDeadline(time.Now().Add(e.cfg.AuthTimeout))
 	mt, data, err := c.ws.ReadMessage()
+	if err == nil {
+		c.reads++
+	}
 	if err != nil {
 		if isTimeout(err) && !c.isClosing() {
 			e.rejected(c.ctx, statusRejectedAuthTimeout, c.id, nil, CloseAuthTimeout)

@@ -42,6 +42,7 @@ func (c *conn[T]) readLoop() {
 			c.readFailed(err)
 			break
 		}
+		c.reads++
 		if c.isClosing() || c.checkFrame(mt, data) != 0 {
 			c.discard()
 			break
@@ -61,9 +62,21 @@ func (c *conn[T]) readLoop() {
 // serveInline serves a request on the reader goroutine and reports whether
 // this goroutine is still the reader.
 func (c *conn[T]) serveInline(data []byte, h head) bool {
-	s := c.e.watch.begin(c.watchShard, c.handoffFn)
-	c.serve(data, h)
-	return c.e.watch.end(s)
+	return c.serve(data, h, c.e.watch.begin(c.watchShard, c.handoffFn))
+}
+
+// handoff starts a new reader in place of one whose inline serve runs
+// long; the replies that reader held are written meanwhile.
+func (c *conn[T]) handoff() {
+	c.signal()
+	c.readLoop()
+}
+
+// pipelined reports whether the peer's next request was received whole:
+// the reader's next read does not wait.
+func (c *conn[T]) pipelined() bool {
+	cw := c.watchConn()
+	return cw != nil && cw.buffered(c.reads)
 }
 
 // checkFrame closes with 1003 for binary frames and 1007 for invalid
@@ -173,6 +186,9 @@ func (c *conn[T]) limited(h head, retry time.Duration) bool {
 func (c *conn[T]) handle(data []byte) (h head, serve, ok bool) {
 	e := c.e
 	h = scanHead(data)
+	if c.held > 0 && (h.isAuth || e.limitOn) {
+		c.releaseHeld() // verifying a token or a remote limit may take a while
+	}
 	if h.isAuth {
 		return h, false, c.reauth(data)
 	}
@@ -223,6 +239,7 @@ func (c *conn[T]) handle(data []byte) (h head, serve, ok bool) {
 	case c.sem <- struct{}{}:
 	default:
 		// Every slot is taken: stop reading until one frees.
+		c.releaseHeld()
 		select {
 		case c.sem <- struct{}{}:
 		case <-c.ctx.Done():
@@ -240,7 +257,7 @@ func (c *conn[T]) handle(data []byte) (h head, serve, ok bool) {
 }
 
 // serve runs one request in flight and releases its slot.
-func (c *conn[T]) serve(data []byte, h head) {
+func (c *conn[T]) serve(data []byte, h head, s *inlineServe) (reader bool) {
 	defer func() {
 		<-c.sem
 		c.e.inflight.Add(-1)
@@ -254,5 +271,19 @@ func (c *conn[T]) serve(data []byte, h head) {
 		delete(c.inflight, h.reqID)
 		c.mu.Unlock()
 	}
-	c.send(out)
+	reader = c.e.watch.end(s)
+	switch {
+	case !reader:
+		c.send(out)
+	case c.pipelined():
+		// The next request is here already: its reply may leave in the
+		// same write as this one.
+		c.hold(out)
+	case c.held > 0:
+		c.hold(out)
+		c.writeHeld()
+	default:
+		c.send(out)
+	}
+	return reader
 }

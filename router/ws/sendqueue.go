@@ -110,13 +110,15 @@ func (q *sendQueue) take(max int) (msgs [][]byte, cr *closeReq, busy bool) {
 	return msgs, cr, false
 }
 
-// done gives back the writing state granted by take for msgs.
-func (q *sendQueue) done(msgs [][]byte) {
+// done gives back the writing state granted by take for msgs and reports
+// whether the writer has work: queued messages or a close.
+func (q *sendQueue) done(msgs [][]byte) (more bool) {
 	n := queuedBytes(msgs)
 	q.mu.Lock()
+	defer q.mu.Unlock()
 	q.writing = false
 	q.bytes -= n
-	q.mu.Unlock()
+	return len(q.msgs) > 0 || q.closing != nil
 }
 
 // close records cr as the connection's close unless one is recorded; it

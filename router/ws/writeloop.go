@@ -13,6 +13,15 @@ import (
 // (a single message larger than the whole queue is accepted into an empty
 // queue). It never blocks.
 func (c *conn[T]) enqueue(msg []byte) bool {
+	if !c.enqueueQuiet(msg) {
+		return false
+	}
+	c.signal()
+	return true
+}
+
+// enqueueQuiet is enqueue without waking the writer.
+func (c *conn[T]) enqueueQuiet(msg []byte) bool {
 	switch c.q.push(msg, c.e.cfg.SendQueueBytes) {
 	case pushOverflow:
 		c.e.flog.Info("ws: slow consumer", "conn_id", c.id)
@@ -21,7 +30,6 @@ func (c *conn[T]) enqueue(msg []byte) bool {
 	case pushClosing:
 		return false
 	}
-	c.signal()
 	return true
 }
 
@@ -57,6 +65,92 @@ func (c *conn[T]) writeMsg(msg []byte) error {
 	}
 	c.e.metrics.sentN(1)
 	return nil
+}
+
+// writeMsgs writes msgs, each its own message, in one write system call
+// when there are several (at most maxBatch bytes a call).
+func (c *conn[T]) writeMsgs(msgs [][]byte) error {
+	cw := c.watchConn()
+	if len(msgs) == 1 || cw == nil {
+		for _, m := range msgs {
+			if err := c.writeMsg(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	deadline := time.Now().Add(c.e.cfg.WriteTimeout)
+	_ = c.ws.SetWriteDeadline(deadline)
+	bp, _ := c.e.batches.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	cw.gather(*bp, deadline)
+	var err error
+	for _, m := range msgs {
+		if err = c.ws.WriteMessage(websocket.TextMessage, m); err != nil {
+			break
+		}
+	}
+	buf, ferr := cw.flush()
+	if cap(buf) <= maxBatch {
+		*bp = buf[:0]
+		c.e.batches.Put(bp)
+	}
+	if err == nil {
+		err = ferr
+	}
+	if err != nil {
+		return err
+	}
+	c.e.metrics.sentN(len(msgs))
+	return nil
+}
+
+// hold queues a reply of the reader's own without waking the writer: the
+// reader writes it with the replies that follow (writeHeld), or wakes the
+// writer before it may wait (releaseHeld). Past maxHeld bytes it writes
+// what it holds.
+func (c *conn[T]) hold(msg []byte) {
+	if !c.enqueueQuiet(msg) {
+		return
+	}
+	c.held += len(msg)
+	if c.held >= maxHeld {
+		c.writeHeld()
+	}
+}
+
+// maxHeld bounds the bytes of replies the reader holds back.
+const maxHeld = 16 << 10
+
+// writeHeld writes the queue from the reader, in one write when it can;
+// when another goroutine is writing, that goroutine wakes the writer when
+// done.
+func (c *conn[T]) writeHeld() {
+	c.held = 0
+	msgs, _, busy := c.q.take(0)
+	if busy || len(msgs) == 0 {
+		c.signal()
+		return
+	}
+	err := c.writeMsgs(msgs)
+	more := c.q.done(msgs)
+	if err != nil {
+		c.writeFailed(err)
+		return
+	}
+	if more {
+		c.signal()
+	}
+}
+
+// releaseHeld hands the replies the reader holds to the writer.
+func (c *conn[T]) releaseHeld() {
+	if c.held > 0 {
+		c.held = 0
+		c.signal()
+	}
 }
 
 // reply sends a reply made by the endpoint itself.
@@ -114,7 +208,7 @@ func (c *conn[T]) write() {
 func (c *conn[T]) flush() bool {
 	var cr *closeReq
 	for {
-		msgs, closing, busy := c.q.take(1)
+		msgs, closing, busy := c.q.take(0)
 		cr = closing
 		if busy {
 			return false // a request goroutine is writing; it signals when done
@@ -122,7 +216,7 @@ func (c *conn[T]) flush() bool {
 		if len(msgs) == 0 {
 			break
 		}
-		err := c.writeMsg(msgs[0])
+		err := c.writeMsgs(msgs)
 		c.q.done(msgs)
 		if err != nil {
 			c.writeFailed(err)
