@@ -190,8 +190,12 @@ func (s *Server[T]) Do(method, path string, body any, roles ...string) *Response
 }
 
 // SendHTTP calls package id over the HTTP package bridge as a user holding
-// roles and returns the reply (whatever the HTTP status the bridge chose
-// for it).
+// roles (none: anonymous) and returns the reply, whatever the HTTP status
+// the bridge chose for it. A request the HTTP layer refused before the
+// bridge (401 without a token, 429, 413) is answered with an HTTP error
+// body instead of an envelope: its reply has status_code StatusError (or
+// StatusRateLimited for 429) and the error object as data, so that
+// RequireCode reads its code.
 func (s *Server[T]) SendHTTP(t testing.TB, id T, in any, roles ...string) *Reply {
 	t.Helper()
 	body := map[string]json.RawMessage{}
@@ -199,5 +203,15 @@ func (s *Server[T]) SendHTTP(t testing.TB, id T, in any, roles ...string) *Reply
 		body["data"] = d
 	}
 	resp := s.Do(http.MethodPost, fmt.Sprintf("/api/pkg/%d", int64(id)), body, roles...)
+	var refused struct {
+		Error json.RawMessage `json:"error"`
+	}
+	if resp.Status >= 400 && json.Unmarshal(resp.Body, &refused) == nil && refused.Error != nil {
+		status := router.StatusError
+		if resp.Status == http.StatusTooManyRequests {
+			status = router.StatusRateLimited
+		}
+		return &Reply{Status: status, Meta: json.RawMessage("null"), Data: refused.Error}
+	}
 	return decodeReply(t, resp.Body)
 }
