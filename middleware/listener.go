@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -63,15 +64,21 @@ func (l *errListener) Accept() (net.Conn, error) {
 
 type errConn struct {
 	net.Conn
-	headers string
-	framing framing
+	headers  string
+	framing  framing
+	upgraded atomic.Bool // a 101 was written: the bytes are no longer HTTP
 }
 
-// Read follows the requests' framing (see framing) on the bytes read.
+// Read follows the requests' framing (see framing) on the bytes read,
+// until the connection is upgraded.
 func (c *errConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 && !c.framing.done {
-		c.framing.feed(p[:n])
+		if c.upgraded.Load() {
+			c.framing.done = true
+		} else {
+			c.framing.feed(p[:n])
+		}
 	}
 	return n, err
 }
@@ -79,6 +86,13 @@ func (c *errConn) Read(p []byte) (int, error) {
 // Write rewrites net/http's own error answers (see Listener) and passes
 // everything else on.
 func (c *errConn) Write(p []byte) (int, error) {
+	if c.upgraded.Load() {
+		return c.Conn.Write(p)
+	}
+	if bytes.HasPrefix(p, []byte("HTTP/1.1 101 ")) {
+		c.upgraded.Store(true)
+		return c.Conn.Write(p)
+	}
 	status, detail, ok := serverError(p)
 	if !ok {
 		return c.Conn.Write(p)
