@@ -10,10 +10,10 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/pkgroute/pkgroute/command"
-	"github.com/pkgroute/pkgroute/internal/errkind"
 	"github.com/pkgroute/pkgroute/repository"
 	"github.com/pkgroute/pkgroute/repository/dbmigrate"
 	"github.com/pkgroute/pkgroute/repository/dbopen"
+	"github.com/pkgroute/pkgroute/router"
 )
 
 // AuthorRepository is a typed repository: the common operations come from
@@ -68,10 +68,10 @@ func Example() {
 	fmt.Println(ada.ID, ada.Name)
 
 	err = authors.Create(ctx, &Author{Name: "Grace"})
-	fmt.Println(errors.Is(err, repository.ErrConflict), errkind.Of(err))
+	fmt.Println(errors.Is(err, repository.ErrConflict), router.ToError(err).Code) // the wire code
 
 	_, err = authors.GetByName(ctx, "Linus")
-	fmt.Println(err, errkind.Of(err))
+	fmt.Println(err, router.ToError(err).Code) // the wire code
 
 	fmt.Println(authors.Rename(ctx, "Barbara", "Barbara Liskov"))
 
@@ -128,9 +128,9 @@ func ExampleTransactor() {
 	a, err := create.Execute(ctx, CreateAuthor{Name: "Ada"})
 	fmt.Println(a.Name, err)
 	_, err = create.Execute(ctx, CreateAuthor{Name: "Ada"})
-	fmt.Println(err, errkind.Of(err))
+	fmt.Println(err, router.ToError(err).Code) // the wire code
 	_, err = create.Execute(ctx, CreateAuthor{})
-	fmt.Println(err, errkind.Of(err))
+	fmt.Println(err, router.ToError(err).Code) // the wire code
 	n, _ := authors.Count(ctx)
 	fmt.Println(n)
 	// Output:
