@@ -136,6 +136,7 @@ func openSQLite(rest string, cfg *Config) (*sql.DB, error) {
 	if !memory {
 		addPragma("journal_mode", "WAL")
 		addPragma("synchronous", "NORMAL")
+		addPragma("wal_autocheckpoint", "10000")
 	}
 	if params.Get("_txlock") == "" {
 		params.Set("_txlock", "immediate")

@@ -66,6 +66,7 @@ func TestSQLiteFile(t *testing.T) {
 	assert.Equal(t, "1", pragma(t, db, "synchronous"), "NORMAL: WAL stays consistent, the last commits may be lost on power failure")
 	assert.Equal(t, "2000", pragma(t, db, "busy_timeout"))
 	assert.Equal(t, "1", pragma(t, db, "foreign_keys"))
+	assert.Equal(t, "10000", pragma(t, db, "wal_autocheckpoint"))
 	assert.Equal(t, 1, db.DB.Stats().MaxOpenConnections, "one writer by default")
 	_, err := db.ExecContext(ctx, "CREATE TABLE t (id INTEGER PRIMARY KEY)")
 	require.NoError(t, err)
