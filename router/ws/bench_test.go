@@ -24,7 +24,7 @@ import (
 var pingMsg = []byte(`{"pkg_id":10,"req_id":"5b0c2f0e-8f3e-4a58-9c1b-2f7f4f1e9d3a","method":"","data":{"n":1}}`)
 
 // benchEndpoint serves PING on a loopback server.
-func benchEndpoint(b *testing.B, cfg ws.Config) (*ws.Endpoint[pkg], string) {
+func benchEndpoint(b testing.TB, cfg ws.Config) (*ws.Endpoint[pkg], string) {
 	r := router.New[pkg](router.Config{})
 	r.Register(pkgPing, router.HandlerFunc[pkg](func(ctx context.Context, req *router.Request[pkg]) router.Response {
 		return router.Response{Data: req.Data}
@@ -168,7 +168,7 @@ func roundTripVsEcho(b *testing.B, cfg ws.Config) {
 // client-side buffers or goroutines, so that the footprint measured is the
 // server's (plus one client socket). With firstMessage the token is sent
 // in an auth frame and auth_ok is awaited.
-func rawUpgrade(b *testing.B, addr, token string, firstMessage bool) net.Conn {
+func rawUpgrade(b testing.TB, addr, token string, firstMessage bool) net.Conn {
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		b.Fatal(err)
