@@ -74,9 +74,47 @@ func BenchmarkRoundTrip(b *testing.B) {
 	})
 }
 
+// BenchmarkPipelined sends 4 requests in one write on one connection and
+// reads their 4 replies (one op), through a raw gorilla echo and through
+// the endpoint, where the replies of a pipeline share one write system
+// call while each stays its own message.
+func BenchmarkPipelined(b *testing.B) {
+	const depth = 4
+	var batch []byte
+	for i := range depth {
+		msg := fmt.Sprintf(`{"pkg_id":10,"req_id":"5b0c2f0e-8f3e-4a58-9c1b-2f7f4f1e9d%02d","method":"","data":{"n":1}}`, i)
+		batch = append(batch, frame(finText, []byte(msg), true)...)
+	}
+	run := func(b *testing.B, url string, h http.Header) {
+		c, _, err := websocket.DefaultDialer.Dial(url, h)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := c.NetConn().Write(batch); err != nil {
+				b.Fatal(err)
+			}
+			for range depth {
+				if _, _, err := c.ReadMessage(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	}
+	b.Run("raw_gorilla_echo", func(b *testing.B) {
+		run(b, echoServer(b, nil), nil)
+	})
+	b.Run("endpoint_ping", func(b *testing.B) {
+		_, url := benchEndpoint(b, ws.Config{MessageRate: ratelimit.Rate{Limit: -1}})
+		run(b, url, http.Header{"Authorization": {"Bearer user.ada"}})
+	})
+}
+
 // echoServer is a raw gorilla server answering each message with
 // answer(message): an echo when answer is nil.
-func echoServer(b *testing.B, answer func([]byte) []byte) string {
+func echoServer(b testing.TB, answer func([]byte) []byte) string {
 	up := websocket.Upgrader{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := up.Upgrade(w, r, nil)
