@@ -45,12 +45,14 @@ type conn[T router.ID] struct {
 
 	q sendQueue // outgoing messages, the writing state and the close
 
-	mu       sync.Mutex
-	inflight map[uuid.UUID]struct{}
-	expiry   *time.Timer
-	accepted bool   // authenticated and counted as active
-	limitKey string // the message limiter's key, "ws:<user>"
-	slot     bool   // holds a connection slot
+	mu          sync.Mutex
+	inflight    map[uuid.UUID]struct{}
+	expiry      *time.Timer
+	ping        *time.Timer // runs pingPeer
+	pingStopped bool
+	accepted    bool   // authenticated and counted as active
+	limitKey    string // the message limiter's key, "ws:<user>"
+	slot        bool   // holds a connection slot
 
 	awaitingPong atomic.Bool
 	consecutive  int              // consecutive rate-limited messages (reader only)
@@ -60,19 +62,12 @@ type conn[T router.ID] struct {
 	held       int    // bytes of replies queued by the reader without waking the writer (reader only)
 	handoffFn  func() // c.handoff, bound once
 	watchShard uint32
-	wake       chan struct{} // wakes the writer
-	authed     chan struct{} // closed once authenticated: starts pings
+	writer     atomic.Int32 // writerNone, writerIdle, writerRunning, writerDone
+	kick       atomic.Bool  // work signalled to the writer
 	readerDone chan struct{}
 	done       chan struct{} // closed when both goroutines have finished
 	sem        chan struct{} // in-flight request slots
 	handlers   sync.WaitGroup
-}
-
-func (c *conn[T]) signal() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
 }
 
 // requestClose starts closing the connection, unless it is already
@@ -135,6 +130,10 @@ func (c *conn[T]) finish() {
 	c.mu.Lock()
 	if c.expiry != nil {
 		c.expiry.Stop()
+	}
+	c.pingStopped = true
+	if c.ping != nil {
+		c.ping.Stop()
 	}
 	slot, accepted := c.slot, c.accepted
 	c.inflight = nil

@@ -219,8 +219,7 @@ func (e *Endpoint[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(base)
 	c := &conn[T]{
 		e: e, id: id, ctx: ctx, cancel: cancel,
-		wake: make(chan struct{}, 1), authed: make(chan struct{}), readerDone: make(chan struct{}),
-		done: make(chan struct{}), sem: make(chan struct{}, e.cfg.MaxInflight),
+		readerDone: make(chan struct{}), done: make(chan struct{}), sem: make(chan struct{}, e.cfg.MaxInflight),
 	}
 	if !e.track(c) {
 		cancel()
@@ -256,12 +255,12 @@ func (e *Endpoint[T]) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.ws, c.nc = wsc, wsc.NetConn()
 	c.mu.Unlock()
 	if p != nil {
-		close(c.authed)
+		c.startPings()
 	}
 	c.handoffFn = c.handoff
 	c.watchShard = e.watch.shard()
+	c.startWriter()
 	go c.read(p == nil)
-	go c.write()
 }
 
 var errQueryToken = fmt.Errorf("%w: query-string tokens are not accepted", auth.ErrTokenDecode)

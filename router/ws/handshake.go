@@ -114,7 +114,7 @@ func (c *conn[T]) authenticate() bool {
 	}
 	c.accept(p)
 	c.sendHeld(answer)
-	close(c.authed)
+	c.startPings()
 	return true
 }
 

@@ -21,7 +21,7 @@ func (c *conn[T]) read(firstMessage bool) {
 		return
 	}
 	if !c.authenticate() {
-		close(c.readerDone)
+		c.readerExit()
 		return
 	}
 	// Verifying a token can grow a goroutine's stack a lot; an idle
@@ -56,7 +56,14 @@ func (c *conn[T]) readLoop() {
 			return // another goroutine reads now
 		}
 	}
+	c.readerExit()
+}
+
+// readerExit ends the reading: the connection closes (as 1006 unless a
+// close was decided before).
+func (c *conn[T]) readerExit() {
 	close(c.readerDone)
+	c.requestClose(closeReq{code: closeAbnormal})
 }
 
 // serveInline serves a request on the reader goroutine and reports whether

@@ -50,6 +50,11 @@ func (l *countListener) Accept() (net.Conn, error) {
 // connections count their writes. Inline serves are never handed over, so
 // that a loaded machine does not change how replies are written.
 func batchServer(t *testing.T) (string, chan *countConn) {
+	_, url, conns := batchEndpoint(t)
+	return url, conns
+}
+
+func batchEndpoint(t *testing.T) (*Endpoint[int32], string, chan *countConn) {
 	r := router.New[int32](router.Config{})
 	r.Register(1, router.HandlerFunc[int32](func(_ context.Context, req *router.Request[int32]) router.Response {
 		return router.Response{Data: req.Data}
@@ -74,7 +79,7 @@ func batchServer(t *testing.T) (string, chan *countConn) {
 		assert.NoError(t, e.Shutdown(ctx))
 		srv.Close()
 	})
-	return "ws" + strings.TrimPrefix(srv.URL, "http"), cl.conns
+	return e, "ws" + strings.TrimPrefix(srv.URL, "http"), cl.conns
 }
 
 // maskedText is a client text frame (mask key zero) carrying payload.
@@ -177,4 +182,38 @@ func TestManyPipelinedReplies(t *testing.T) {
 	go func() { _, _ = c.NetConn().Write(batch) }()
 	readReplies(t, c, 0, n)
 	assert.Less(t, cc.writes.Load()-before, int32(n))
+}
+
+// TestIdleConnectionHasNoWriter: the writer goroutine runs while there is
+// something to write (a reply queued behind another, a push, the close)
+// and exits afterwards; an idle connection keeps its reader only.
+func TestIdleConnectionHasNoWriter(t *testing.T) {
+	e, url, conns := batchEndpoint(t)
+	c, _ := dialBatch(t, url, conns)
+	var cn *conn[int32]
+	e.mu.RLock()
+	for _, x := range e.conns {
+		cn = x
+	}
+	e.mu.RUnlock()
+	require.NotNil(t, cn)
+	idle := func() bool { return cn.writer.Load() == writerIdle }
+
+	require.NoError(t, c.WriteMessage(websocket.TextMessage, []byte(echoReq(0))))
+	readReplies(t, c, 0, 1)
+	require.Eventually(t, idle, time.Minute, time.Millisecond)
+
+	for i := range 3 {
+		require.NoError(t, e.PushToConn(context.Background(), cn.id, 1, map[string]int{"push": i}))
+	}
+	for i := range 3 {
+		_, msg, err := c.ReadMessage()
+		require.NoError(t, err)
+		assert.Contains(t, string(msg), fmt.Sprintf(`{"push":%d}`, i))
+	}
+	require.Eventually(t, idle, time.Minute, time.Millisecond)
+
+	require.NoError(t, c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(1000, ""), time.Now().Add(time.Minute)))
+	<-cn.done
+	assert.Equal(t, writerDone, cn.writer.Load())
 }

@@ -166,41 +166,83 @@ func (c *conn[T]) reply(h head, resp router.Response) {
 	c.send(c.e.r.Encode(pkg, id, resp))
 }
 
-// write is the writer goroutine: it owns every data frame, the pings and
-// the close handshake, and cleans up when both goroutines are done.
+// States of a connection's writer goroutine.
+const (
+	writerNone    int32 = iota // not upgraded yet: nothing can be written
+	writerIdle                 // no writer goroutine: nothing to write
+	writerRunning              // a writer goroutine runs
+	writerDone                 // the connection is finished
+)
+
+// startWriter lets the writer run once the connection is upgraded, at once
+// when work was signalled before.
+func (c *conn[T]) startWriter() {
+	c.writer.Store(writerIdle)
+	if c.kick.Load() {
+		c.signal()
+	}
+}
+
+// signal tells the writer that there is work: queued messages or a close.
+// It starts a writer goroutine when none runs. An idle connection has no
+// writer goroutine, only its reader.
+func (c *conn[T]) signal() {
+	c.kick.Store(true)
+	if c.writer.CompareAndSwap(writerIdle, writerRunning) {
+		go c.write()
+	}
+}
+
+// write is the writer goroutine, which runs while there is work: it writes
+// the queue and the close handshake, and cleans up once the connection is
+// closed. It exits when the queue is empty and no close is pending; signal
+// starts it again.
 func (c *conn[T]) write() {
-	var ping *time.Timer
-	var pingC <-chan time.Time
-	authed, readerDone := c.authed, c.readerDone
 	for {
-		select {
-		case <-c.wake:
-		case <-authed:
-			authed = nil
-			ping = time.NewTimer(c.e.cfg.PingInterval)
-			pingC = ping.C
-			continue
-		case <-pingC:
-			now := time.Now()
-			if !c.awaitingPong.Swap(true) {
-				_ = c.ws.SetReadDeadline(now.Add(c.e.cfg.PongTimeout))
-			}
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, now.Add(c.e.cfg.WriteTimeout)); err != nil {
-				c.writeFailed(err)
-			}
-			ping.Reset(c.e.cfg.PingInterval)
-		case <-readerDone:
-			readerDone = nil
-			c.requestClose(closeReq{code: closeAbnormal})
-		}
+		c.kick.Store(false)
 		if c.flush() {
-			break
+			c.writer.Store(writerDone)
+			c.finish()
+			return
+		}
+		c.writer.Store(writerIdle)
+		// Work signalled after the flush looked finds the writer idle and
+		// starts another, or finds it still running and is seen here.
+		if !c.kick.Load() || !c.writer.CompareAndSwap(writerIdle, writerRunning) {
+			return
 		}
 	}
-	if ping != nil {
-		ping.Stop()
+}
+
+// startPings arms the ping timer (once the connection is authenticated).
+func (c *conn[T]) startPings() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ping == nil && !c.pingStopped {
+		c.ping = time.AfterFunc(c.e.cfg.PingInterval, c.pingPeer)
 	}
-	c.finish()
+}
+
+// pingPeer sends a ping and expects its pong within PongTimeout; it runs
+// on the ping timer's own goroutine (WriteControl may be called alongside
+// the other writes).
+func (c *conn[T]) pingPeer() {
+	if c.isClosing() {
+		return
+	}
+	now := time.Now()
+	if !c.awaitingPong.Swap(true) {
+		_ = c.ws.SetReadDeadline(now.Add(c.e.cfg.PongTimeout))
+	}
+	if err := c.ws.WriteControl(websocket.PingMessage, nil, now.Add(c.e.cfg.WriteTimeout)); err != nil {
+		c.writeFailed(err)
+		return
+	}
+	c.mu.Lock()
+	if !c.pingStopped {
+		c.ping.Reset(c.e.cfg.PingInterval)
+	}
+	c.mu.Unlock()
 }
 
 // flush writes the queue and, once a close was requested, the close frame.
