@@ -32,8 +32,9 @@ const (
 	reasonShutdown     = "server shutting down"
 )
 
-// conn is one WebSocket connection: a reader goroutine (auth, requests)
-// and a writer goroutine (send queue, pings, the close handshake).
+// conn is one WebSocket connection: a reader goroutine (auth, requests),
+// a writer goroutine while there is something to write (send queue, the
+// close handshake) and a ping timer.
 type conn[T router.ID] struct {
 	e         *Endpoint[T]
 	id        string
@@ -65,7 +66,7 @@ type conn[T router.ID] struct {
 	writer     atomic.Int32 // writerNone, writerIdle, writerRunning, writerDone
 	kick       atomic.Bool  // work signalled to the writer
 	readerDone chan struct{}
-	done       chan struct{} // closed when both goroutines have finished
+	done       chan struct{} // closed when the connection is finished
 	sem        chan struct{} // in-flight request slots
 	handlers   sync.WaitGroup
 }

@@ -20,7 +20,8 @@
 //
 // # Connections
 //
-// An idle connection has two goroutines: a reader and a writer. The reader
+// An idle connection has one goroutine, its reader; a writer goroutine runs
+// while there is something to write, and pings run on a timer. The reader
 // enforces the message size (1009), UTF-8 (1007) and text frames (1003),
 // the message rates (a token bucket per connection, then the per-user
 // limiter: status 4, then 1008 on sustained abuse) and
@@ -29,8 +30,10 @@
 // over to another goroutine, so up to MaxInflight requests of a connection
 // run at once, each with a context cancelled when the connection closes.
 // Replies and pushes go through a byte-bounded send queue with a write
-// timeout (1008 "slow consumer"); the writer also pings and runs the close
-// handshake. Every connection has an id (ConnID in handler contexts);
+// timeout (1008 "slow consumer"); a reply with nothing queued before it is
+// written at once by the goroutine that made it, the replies of pipelined
+// requests leave in one write system call (each its own message), and the
+// writer also runs the close handshake. Every connection has an id (ConnID in handler contexts);
 // pushes target one connection, a user's connections, a role, or all.
 //
 // # Shutdown
