@@ -112,6 +112,28 @@ func BenchmarkPipelined(b *testing.B) {
 	})
 }
 
+// BenchmarkPush pushes to one idle connection and reads the push (one op):
+// the writer's path, without a request.
+func BenchmarkPush(b *testing.B) {
+	e, url := benchEndpoint(b, ws.Config{})
+	c, _, err := websocket.DefaultDialer.Dial(url, http.Header{"Authorization": {"Bearer user.ada"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	data := map[string]int{"n": 1}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := e.PushToUser(ctx, "id-ada", pkgPing, data); err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := c.ReadMessage(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // echoServer is a raw gorilla server answering each message with
 // answer(message): an echo when answer is nil.
 func echoServer(b testing.TB, answer func([]byte) []byte) string {
