@@ -122,6 +122,10 @@ func (e *Entry) normalize(r *Redactor, now time.Time) {
 	if math.IsNaN(e.DurationMS) || math.IsInf(e.DurationMS, 0) {
 		e.DurationMS = 0
 	}
+	if st := e.ResponseStatus; st != nil && (*st > math.MaxInt32 || *st < math.MinInt32) {
+		// An INTEGER column holds 32 bits: keep the row storable.
+		e.ResponseStatus = Status(min(max(*st, math.MinInt32), math.MaxInt32))
+	}
 	e.RequestData = r.JSON(e.RequestData)
 	if len(e.RequestData) > maxRequestData {
 		e.RequestData = json.RawMessage(`{"_truncated":true}`)

@@ -3,6 +3,7 @@ package audit_test
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"strconv"
 	"strings"
 	"testing"
@@ -153,4 +154,18 @@ func TestRedactKeyMatching(t *testing.T) {
 	assert.False(t, pin.Sensitive("spin"))
 	assert.False(t, pin.Sensitive("password"), "only the configured keys")
 	assert.JSONEq(t, `{"cardPin":"[REDACTED]","spin":1}`, string(pin.JSON(json.RawMessage(`{"cardPin":"1","spin":1}`))))
+}
+
+func TestLogKeepsStatusesStorable(t *testing.T) {
+	sink := newMemSink()
+	l := audit.New(audit.Config{Sink: sink})
+	require.NoError(t, l.Log(context.Background(), audit.Entry{ActionType: "A", ResponseStatus: audit.Status(1 << 40)}))
+	require.NoError(t, l.Log(context.Background(), audit.Entry{ActionType: "B", ResponseStatus: audit.Status(-(1 << 40))}))
+	require.NoError(t, l.Log(context.Background(), audit.Entry{ActionType: "C", ResponseStatus: audit.Status(404)}))
+	require.NoError(t, l.Close(context.Background()))
+	rows := sink.stored()
+	require.Len(t, rows, 3)
+	assert.Equal(t, math.MaxInt32, *rows[0].ResponseStatus)
+	assert.Equal(t, math.MinInt32, *rows[1].ResponseStatus)
+	assert.Equal(t, 404, *rows[2].ResponseStatus)
 }
