@@ -231,3 +231,20 @@ func TestWriteAheadWaitsForTheBuffer(t *testing.T) {
 	requireConserved(t, l.Stats())
 	assert.Equal(t, uint64(2), l.Stats().Written)
 }
+
+// leakyBuffer loses its entries: Peek finds none.
+type leakyBuffer struct{ *audit.MemoryBuffer }
+
+func (b leakyBuffer) Peek(int) ([]audit.Entry, error) { return nil, nil }
+func (b leakyBuffer) Len() int                        { return 0 }
+
+func TestABufferThatLosesEntriesIsCounted(t *testing.T) {
+	l := audit.New(audit.Config{Sink: newMemSink(), Buffer: leakyBuffer{audit.NewMemoryBuffer(10)}, RetryMax: time.Millisecond})
+	for i := range 3 {
+		require.NoError(t, l.Log(context.Background(), entry(i)))
+	}
+	require.NoError(t, l.Close(context.Background()))
+	st := l.Stats()
+	assert.Equal(t, uint64(3), st.DroppedBy[audit.DropBufferError])
+	assert.Equal(t, st.Produced, st.Written+st.Dropped()+uint64(st.Pending))
+}

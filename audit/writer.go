@@ -49,13 +49,24 @@ func (l *Logger) next(ctx context.Context) []Entry {
 			if err == nil && len(batch) > 0 {
 				return batch
 			}
-			if err != nil {
-				l.log.ErrorContext(ctx, "audit buffer read failed; retrying", "err", err)
-				if !sleep(ctx, l.cfg.RetryMax) {
-					return nil
+			if err == nil {
+				// The buffer holds fewer entries than were appended and
+				// not acknowledged: it lost some. Count them.
+				l.mu.Lock()
+				lost := l.held - l.buf.Len()
+				if lost > 0 {
+					l.countDropLocked(DropBufferError, lost)
+					l.held -= lost
+					l.setQueueGaugeLocked()
 				}
-				continue
+				l.mu.Unlock()
+				err = fmt.Errorf("audit: buffer returned no entries while holding %d; %d counted as lost", n, max(lost, 0))
 			}
+			l.log.ErrorContext(ctx, "audit buffer read failed; retrying", "err", err)
+			if !sleep(ctx, l.cfg.RetryMax) {
+				return nil
+			}
+			continue
 		}
 		if n == 0 && closing {
 			return nil
