@@ -156,7 +156,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		auditLog = audit.New(acfg)
 		// Closed after the drain below; this only releases the journal
 		// when start-up fails.
-		defer func() { _ = auditLog.Close(context.WithoutCancel(ctx)) }()
+		defer func() {
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.AuditFlushTimeout)
+			defer cancel()
+			_ = auditLog.Close(fctx)
+		}()
 		background = append(background, auditLog.Run, audit.Retention{
 			Pruner:   auditSink,
 			MaxAge:   time.Duration(cfg.AuditRetentionDays) * 24 * time.Hour,
