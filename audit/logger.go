@@ -76,7 +76,9 @@ type Config struct {
 	// or being written. Default 10000.
 	QueueSize int
 	// BatchSize is how many waiting entries start a write at once; fewer
-	// are written once the oldest has waited BatchTimeout. Default 100.
+	// are written once the oldest has waited BatchTimeout. Default 1000:
+	// a write has a fixed cost (a transaction, the pages of every index),
+	// which small batches pay per few entries.
 	BatchSize int
 	// MaxBatchSize bounds the entries of one write: when the writer falls
 	// behind, batches grow up to it, so that throughput grows with the
@@ -193,7 +195,7 @@ func New(cfg Config) *Logger {
 		cfg.QueueSize = 10000
 	}
 	if cfg.BatchSize <= 0 {
-		cfg.BatchSize = 100
+		cfg.BatchSize = 1000
 	}
 	if cfg.MaxBatchSize <= 0 {
 		cfg.MaxBatchSize = 5000

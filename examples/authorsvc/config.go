@@ -98,7 +98,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 		MaxRequestBodySize: int64(p.integer("MAX_REQUEST_BODY_SIZE", 1<<20, 1)),
 		AuditEnabled:       p.boolean("AUDIT_LOG_ENABLED", true),
 		AuditQueueMaxSize:  p.integer("AUDIT_QUEUE_MAX_SIZE", 10000, 1),
-		AuditBatchSize:     p.integer("AUDIT_BATCH_SIZE", 100, 1),
+		AuditBatchSize:     p.integer("AUDIT_BATCH_SIZE", 1000, 1),
 		AuditBatchTimeout:  p.duration("AUDIT_BATCH_TIMEOUT", time.Second),
 		AuditQueueTimeout:  p.duration("AUDIT_QUEUE_TIMEOUT", 0),
 		AuditRetentionDays: p.integer("AUDIT_LOG_RETENTION_DAYS", 365, 1),
