@@ -94,6 +94,11 @@ func (r *PackageRouter[T]) serveChecked(ctx context.Context, req *Request[T]) (r
 	if len(req.Data) == 0 {
 		req.Data = emptyObject
 	}
+	// Handlers and the commands they call find their caller in ctx, as
+	// over HTTP.
+	if req.Principal != nil && auth.FromContext(ctx) != req.Principal {
+		ctx = auth.NewContext(ctx, req.Principal)
+	}
 	// The handler's own panics are recovered inside the chain; this catches
 	// those of middleware, so that no request panics the caller.
 	defer func() {
