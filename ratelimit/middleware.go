@@ -14,6 +14,7 @@ import (
 
 	"github.com/pkgroute/pkgroute/internal/errkind"
 	"github.com/pkgroute/pkgroute/internal/httperr"
+	"github.com/pkgroute/pkgroute/internal/lograte"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -47,7 +48,8 @@ type Config struct {
 	// Limiter errors are logged and the request proceeds.
 	Shadow bool
 	// Logger receives refusals in shadow mode (info) and limiter failures
-	// (warn); nil discards.
+	// (warn, at most one line every 10 s, with the number left out); nil
+	// discards.
 	Logger *slog.Logger
 	// Registerer receives rate_limit_hits_total{limit_type}; nil means no
 	// metrics.
@@ -88,6 +90,7 @@ func Middleware(cfg Config) func(http.Handler) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	flog := lograte.New(log, 0, nil)
 	metrics := NewMetrics(cfg.Registerer)
 	windowSec := ceilSeconds(cfg.Rate.Window)
 	span, _ := cfg.Rate.Sustained()
@@ -116,8 +119,9 @@ func Middleware(cfg Config) func(http.Handler) http.Handler {
 				if ue, ok := errors.AsType[*UnavailableError](err); ok {
 					cause = ue.Err
 				}
-				log.LogAttrs(r.Context(), slog.LevelWarn, "rate limiter failed",
-					slog.String("key", key), slog.String("error", cause.Error()))
+				// Once per interval: a failing backend fails every request.
+				flog.Log(r.Context(), slog.LevelWarn, "rate limiter failed",
+					"key", key, "error", cause.Error())
 				if cfg.Shadow {
 					next.ServeHTTP(w, r)
 					return

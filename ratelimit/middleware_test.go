@@ -315,3 +315,19 @@ func TestMiddlewarePanicsOnBadConfig(t *testing.T) {
 	assert.Panics(t, func() { ratelimit.Middleware(ratelimit.Config{Rate: ratelimit.PerSecond(1)}) })
 	assert.Panics(t, func() { ratelimit.Middleware(ratelimit.Config{Limiter: ratelimit.NewMemory(ratelimit.MemoryConfig{})}) })
 }
+
+// TestMiddlewareLimiterFailuresAreLoggedOncePerInterval: a failing backend
+// fails every request; the log gets one line for them.
+func TestMiddlewareLimiterFailuresAreLoggedOncePerInterval(t *testing.T) {
+	t.Parallel()
+	var logs bytes.Buffer
+	lim := ratelimit.LimiterFunc(func(ctx context.Context, key string, rate ratelimit.Rate) (ratelimit.Result, error) {
+		return ratelimit.Result{}, ratelimit.Unavailable(errors.New("dial tcp: refused"), time.Second)
+	})
+	h := ratelimit.Middleware(ratelimit.Config{Limiter: lim, Rate: ratelimit.PerSecond(1),
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})(okHandler)
+	for range 50 {
+		assert.Equal(t, http.StatusServiceUnavailable, serve(h, "/", "192.0.2.1:1", nil).Code)
+	}
+	assert.Equal(t, 1, bytes.Count(logs.Bytes(), []byte("rate limiter failed")), logs.String())
+}
