@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/pkgroute/pkgroute/command"
-	"github.com/pkgroute/pkgroute/internal/errkind"
+	"github.com/pkgroute/pkgroute/router"
 )
 
 type CreateAuthor struct{ Name string }
@@ -44,7 +44,7 @@ func ExampleValidate() {
 	fmt.Println(out, err)
 
 	_, err = create.Execute(context.Background(), CreateAuthor{Name: " "})
-	fmt.Println(err, errkind.Of(err), errors.Is(err, command.ErrInvalidInput))
+	fmt.Println(err, router.ToError(err).Code, errors.Is(err, command.ErrInvalidInput))
 	// Output:
 	// {1 Ada} <nil>
 	// name is required invalid_data true

@@ -14,9 +14,12 @@ type Greeting struct {
 	Text string `json:"text"`
 }
 
+// AppID is the application's package id type.
+type AppID int32
+
 // newGreeter is the application's router: GREET (pkg_id 1) needs role greet.
-func newGreeter() *router.PackageRouter[PkgID] {
-	r := router.New[PkgID](router.Config{})
+func newGreeter() *router.PackageRouter[AppID] {
+	r := router.New[AppID](router.Config{})
 	router.Handle(r, 1, func(_ context.Context, in struct {
 		Name string `json:"name"`
 	}) (Greeting, error) {

@@ -11,10 +11,41 @@ import (
 
 	"github.com/pkgroute/pkgroute/command"
 	"github.com/pkgroute/pkgroute/repository"
-	"github.com/pkgroute/pkgroute/repository/dbmigrate"
 	"github.com/pkgroute/pkgroute/repository/dbopen"
 	"github.com/pkgroute/pkgroute/router"
 )
+
+// Author is a row of the authors table.
+type Author struct {
+	bun.BaseModel `bun:"table:authors,alias:a"`
+
+	ID   int64  `bun:"id,pk,autoincrement" json:"id"`
+	Name string `bun:"name" json:"name"`
+	Bio  string `bun:"bio" json:"bio"`
+}
+
+// Book is a row of the books table.
+type Book struct {
+	bun.BaseModel `bun:"table:books,alias:b"`
+
+	ID       int64  `bun:"id,pk"`
+	AuthorID int64  `bun:"author_id"`
+	Title    string `bun:"title"`
+}
+
+// createTables creates the example's tables (an application keeps its
+// schema in migration files: see dbmigrate).
+func createTables(ctx context.Context, db *bun.DB) error {
+	for _, q := range []string{
+		`CREATE TABLE authors (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE, bio TEXT NOT NULL DEFAULT '')`,
+		`CREATE TABLE books (id INTEGER NOT NULL PRIMARY KEY, author_id INTEGER NOT NULL REFERENCES authors (id), title TEXT NOT NULL)`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // AuthorRepository is a typed repository: the common operations come from
 // the embedded Repository, the queries of its own are added as methods.
@@ -49,7 +80,7 @@ func Example() {
 		panic(err)
 	}
 	defer db.Close()
-	if _, err := dbmigrate.Migrate(ctx, db, migrations(), dbmigrate.Config{Table: "example_migrations"}); err != nil {
+	if err := createTables(ctx, db); err != nil {
 		panic(err)
 	}
 
@@ -104,7 +135,7 @@ func ExampleTransactor() {
 		panic(err)
 	}
 	defer db.Close()
-	if _, err := dbmigrate.Migrate(ctx, db, migrations(), dbmigrate.Config{}); err != nil {
+	if err := createTables(ctx, db); err != nil {
 		panic(err)
 	}
 	authors, err := repository.New[Author](db, repository.Config{})

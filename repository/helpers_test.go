@@ -26,22 +26,6 @@ func migrations() fs.FS {
 	return sub
 }
 
-type Author struct {
-	bun.BaseModel `bun:"table:authors,alias:a"`
-
-	ID   int64  `bun:"id,pk,autoincrement" json:"id"`
-	Name string `bun:"name" json:"name"`
-	Bio  string `bun:"bio" json:"bio"`
-}
-
-type Book struct {
-	bun.BaseModel `bun:"table:books,alias:b"`
-
-	ID       int64  `bun:"id,pk"`
-	AuthorID int64  `bun:"author_id"`
-	Title    string `bun:"title"`
-}
-
 // backend opens a fresh, migrated database.
 type backend struct {
 	name string
