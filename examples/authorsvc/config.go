@@ -59,15 +59,26 @@ type config struct {
 }
 
 // configError is a configuration mistake: start-up stops with exit code 2.
+// more are the other mistakes found in the same configuration, reported on
+// the same line.
 type configError struct {
 	name, value, why string
+	more             []*configError
 }
 
 func (e *configError) Error() string {
-	if e.value == "" {
-		return fmt.Sprintf("invalid configuration: %s: %s", e.name, e.why)
+	s := "invalid configuration: " + e.one()
+	for _, m := range e.more {
+		s += "; " + m.one()
 	}
-	return fmt.Sprintf("invalid configuration: %s=%q: %s", e.name, e.value, e.why)
+	return s
+}
+
+func (e *configError) one() string {
+	if e.value == "" {
+		return fmt.Sprintf("%s: %s", e.name, e.why)
+	}
+	return fmt.Sprintf("%s=%q: %s", e.name, e.value, e.why)
 }
 
 // loadConfig reads the configuration through getenv.
@@ -143,37 +154,34 @@ func loadConfig(getenv func(string) string) (*config, error) {
 			p.fail("ALLOWED_WS_ORIGINS", o, "want a full origin such as https://app.example.com:8443, or *")
 		}
 	}
-	if p.err != nil {
-		return nil, p.err
-	}
 	switch db := c.DatabaseURL; {
 	case strings.HasPrefix(db, "sqlite:"):
 		c.databaseSQLitePath = strings.TrimPrefix(db, "sqlite:")
 		if c.databaseSQLitePath == "" {
-			return nil, &configError{"DATABASE_URL", db, "sqlite: needs a path or :memory:"}
+			p.fail("DATABASE_URL", db, "sqlite: needs a path or :memory:")
 		}
 	case strings.HasPrefix(db, "postgres://"), strings.HasPrefix(db, "postgresql://"):
 		if _, err := url.Parse(db); err != nil {
-			return nil, &configError{"DATABASE_URL", redact(db), "not a URL"}
+			p.fail("DATABASE_URL", redact(db), "not a URL")
 		}
 		c.databaseIsPostgres = true
 	default:
-		return nil, &configError{"DATABASE_URL", redact(db), "unknown scheme; want sqlite:<path>, sqlite::memory: or postgres://"}
+		p.fail("DATABASE_URL", redact(db), "unknown scheme; want sqlite:<path>, sqlite::memory: or postgres://")
 	}
 	if host, port, err := net.SplitHostPort(c.HTTPAddr); err != nil {
-		return nil, &configError{"HTTP_ADDR", c.HTTPAddr, "want host:port, e.g. 127.0.0.1:8000"}
+		p.fail("HTTP_ADDR", c.HTTPAddr, "want host:port, e.g. 127.0.0.1:8000")
 	} else if _, err := net.LookupPort("tcp", port); err != nil {
-		return nil, &configError{"HTTP_ADDR", c.HTTPAddr, "the port must be a number from 0 to 65535 or a service name"}
+		p.fail("HTTP_ADDR", c.HTTPAddr, "the port must be a number from 0 to 65535 or a service name")
 	} else if ip, _, _ := strings.Cut(host, "%"); host != "" && net.ParseIP(ip) == nil && !validHostName(host) {
-		return nil, &configError{"HTTP_ADDR", c.HTTPAddr, "not a host name or IP address"}
+		p.fail("HTTP_ADDR", c.HTTPAddr, "not a host name or IP address")
 	}
 	if c.RedisURL != "" {
 		u, err := url.Parse(c.RedisURL)
 		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-			return nil, &configError{"REDIS_URL", redact(c.RedisURL), "want redis://host:port/db"}
+			p.fail("REDIS_URL", redact(c.RedisURL), "want redis://host:port/db")
 		}
 		if _, err := redis.ParseURL(c.RedisURL); err != nil {
-			return nil, &configError{"REDIS_URL", redact(c.RedisURL), strings.TrimPrefix(err.Error(), "redis: ")}
+			p.fail("REDIS_URL", redact(c.RedisURL), strings.TrimPrefix(err.Error(), "redis: "))
 		}
 	}
 	set := 0
@@ -188,7 +196,7 @@ func loadConfig(getenv func(string) string) (*config, error) {
 	case 3:
 		u, err := url.Parse(c.KeycloakBaseURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, &configError{"KEYCLOAK_BASE_URL", c.KeycloakBaseURL, "want http(s)://host[:port]"}
+			p.fail("KEYCLOAK_BASE_URL", c.KeycloakBaseURL, "want http(s)://host[:port]")
 		}
 		c.KeycloakBaseURL = strings.TrimSuffix(c.KeycloakBaseURL, "/")
 	default:
@@ -200,7 +208,12 @@ func loadConfig(getenv func(string) string) (*config, error) {
 				missing = append(missing, v.name)
 			}
 		}
-		return nil, &configError{missing[0], "", "not set; KEYCLOAK_BASE_URL, KEYCLOAK_REALM and KEYCLOAK_CLIENT_ID are set together (or none of them for the development issuer); missing: " + strings.Join(missing, ", ")}
+		p.fail(missing[0], "", "not set; KEYCLOAK_BASE_URL, KEYCLOAK_REALM and KEYCLOAK_CLIENT_ID are set together (or none of them for the development issuer); missing: "+strings.Join(missing, ", "))
+	}
+	if len(p.errs) > 0 {
+		e := p.errs[0]
+		e.more = p.errs[1:]
+		return nil, e
 	}
 	return c, nil
 }
@@ -232,13 +245,12 @@ func redact(s string) string {
 
 type envParser struct {
 	getenv func(string) string
-	err    error
+	errs   []*configError
 }
 
+// fail records a mistake; loadConfig reports them all at once.
 func (p *envParser) fail(name, value, why string) {
-	if p.err == nil {
-		p.err = &configError{name, value, why}
-	}
+	p.errs = append(p.errs, &configError{name: name, value: value, why: why})
 }
 
 func (p *envParser) str(name, def string) string {

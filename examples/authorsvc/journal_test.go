@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/pkgroute/pkgroute/audit/journal"
@@ -81,4 +82,17 @@ func TestDebugAddrServesProfiles(t *testing.T) {
 	require.NoError(t, err)
 	defer res.Body.Close()
 	assert.Equal(t, 200, res.StatusCode)
+}
+
+func TestEveryBadVariableIsReportedAtOnce(t *testing.T) {
+	env := map[string]string{"RATE_LIMIT_PER_MINUTE": "lots", "HTTP_ADDR": "x", "AUDIT_JOURNAL_FSYNC": "sometimes", "DATABASE_URL": "mysql://db"}
+	_, err := loadConfig(func(k string) string { return env[k] })
+	var cerr *configError
+	require.ErrorAs(t, err, &cerr)
+	msg := err.Error()
+	for name := range env {
+		assert.Contains(t, msg, name)
+	}
+	assert.Equal(t, 1, strings.Count(msg, "invalid configuration:"), msg)
+	assert.NotContains(t, msg, "\n")
 }
