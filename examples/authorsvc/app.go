@@ -58,6 +58,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs := flag.NewFlagSet("authorsvc", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listRoutes := fs.Bool("routes", false, "print the package table and the HTTP routes, then exit")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: authorsvc [-routes]\n\nFlags:\n")
+		fs.PrintDefaults()
+		fmt.Fprintf(stderr, "\nEnvironment (all optional; README.md explains each):\n")
+		for _, v := range configVars() {
+			def := v.def
+			if def == "" {
+				def = "(empty)"
+			}
+			fmt.Fprintf(stderr, "  %-28s %s\n", v.name, def)
+		}
+	}
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil // the usage is printed

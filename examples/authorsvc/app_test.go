@@ -209,6 +209,12 @@ func TestFlagsAndArguments(t *testing.T) {
 	var stderr bytes.Buffer
 	require.NoError(t, run(context.Background(), []string{"authorsvc", "-h"}, func(string) string { return "" }, io.Discard, &stderr))
 	assert.Contains(t, stderr.String(), "-routes", "usage")
+	for _, v := range configVars() {
+		assert.Contains(t, stderr.String(), v.name)
+	}
+	assert.Contains(t, stderr.String(), "AUDIT_JOURNAL_FSYNC          batch (one of batch, interval, never)")
+	assert.Contains(t, stderr.String(), "HTTP_ADDR                    127.0.0.1:8000")
+	assert.GreaterOrEqual(t, len(configVars()), 40)
 	err := run(context.Background(), []string{"authorsvc", "extra"}, func(string) string { return "" }, io.Discard, io.Discard)
 	var cerr *configError
 	require.ErrorAs(t, err, &cerr)

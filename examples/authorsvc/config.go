@@ -84,6 +84,10 @@ func (e *configError) one() string {
 // loadConfig reads the configuration through getenv.
 func loadConfig(getenv func(string) string) (*config, error) {
 	p := envParser{getenv: getenv}
+	return p.load()
+}
+
+func (p *envParser) load() (*config, error) {
 	c := &config{
 		HTTPAddr:           p.str("HTTP_ADDR", "127.0.0.1:8000"),
 		DatabaseURL:        p.str("DATABASE_URL", "sqlite:authorsvc.db"),
@@ -246,6 +250,23 @@ func redact(s string) string {
 type envParser struct {
 	getenv func(string) string
 	errs   []*configError
+	vars   []envVar // every variable read, in order, for -h
+}
+
+// envVar is a variable the configuration reads and its default.
+type envVar struct{ name, def string }
+
+func (p *envParser) note(name, def string) {
+	p.vars = append(p.vars, envVar{name, def})
+}
+
+func (p *envParser) raw(name string) string { return strings.TrimSpace(p.getenv(name)) }
+
+// configVars returns every variable loadConfig reads, with its default.
+func configVars() []envVar {
+	p := envParser{getenv: func(string) string { return "" }}
+	_, _ = p.load()
+	return p.vars
 }
 
 // fail records a mistake; loadConfig reports them all at once.
@@ -254,14 +275,16 @@ func (p *envParser) fail(name, value, why string) {
 }
 
 func (p *envParser) str(name, def string) string {
-	if v := strings.TrimSpace(p.getenv(name)); v != "" {
+	p.note(name, def)
+	if v := p.raw(name); v != "" {
 		return v
 	}
 	return def
 }
 
 func (p *envParser) integer(name string, def, minimum int) int {
-	v := p.str(name, "")
+	p.note(name, strconv.Itoa(def))
+	v := p.raw(name)
 	if v == "" {
 		return def
 	}
@@ -278,7 +301,8 @@ func (p *envParser) integer(name string, def, minimum int) int {
 }
 
 func (p *envParser) boolean(name string, def bool) bool {
-	v := p.str(name, "")
+	p.note(name, strconv.FormatBool(def))
+	v := p.raw(name)
 	if v == "" {
 		return def
 	}
@@ -293,7 +317,8 @@ func (p *envParser) boolean(name string, def bool) bool {
 // duration reads a duration (a bare number means seconds). It must be
 // positive, or may be 0 where the default is 0 (off).
 func (p *envParser) duration(name string, def time.Duration) time.Duration {
-	v := p.str(name, "")
+	p.note(name, def.String())
+	v := p.raw(name)
 	if v == "" {
 		return def
 	}
@@ -315,7 +340,11 @@ func (p *envParser) duration(name string, def time.Duration) time.Duration {
 }
 
 func (p *envParser) oneOf(name, def string, allowed ...string) string {
-	v := strings.ToLower(p.str(name, def))
+	p.note(name, def+" (one of "+strings.Join(allowed, ", ")+")")
+	v := strings.ToLower(p.raw(name))
+	if v == "" {
+		v = def
+	}
 	for _, a := range allowed {
 		if v == a {
 			return v
@@ -326,8 +355,13 @@ func (p *envParser) oneOf(name, def string, allowed ...string) string {
 }
 
 func (p *envParser) list(name, def string) []string {
+	p.note(name, def)
+	v := p.raw(name)
+	if v == "" {
+		v = def
+	}
 	var out []string
-	for _, s := range strings.Split(p.str(name, def), ",") {
+	for _, s := range strings.Split(v, ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			out = append(out, s)
 		}
