@@ -214,7 +214,7 @@ func TestFlagsAndArguments(t *testing.T) {
 	}
 	assert.Contains(t, stderr.String(), "AUDIT_JOURNAL_FSYNC          batch (one of batch, interval, never)")
 	assert.Contains(t, stderr.String(), "HTTP_ADDR                    127.0.0.1:8000")
-	assert.GreaterOrEqual(t, len(configVars()), 40)
+	assert.GreaterOrEqual(t, len(configVars()), 38)
 	err := run(context.Background(), []string{"authorsvc", "extra"}, func(string) string { return "" }, io.Discard, io.Discard)
 	var cerr *configError
 	require.ErrorAs(t, err, &cerr)
