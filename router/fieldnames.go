@@ -219,63 +219,21 @@ func checkNames(data []byte, n *typeNames, strict bool) (nameProblem, bool) {
 	if n.opaque {
 		return nameProblem{}, true
 	}
-	w := nameWalker{b: data, strict: strict}
+	w := nameWalker{jsonCursor: jsonCursor{b: data}, strict: strict}
 	w.value(n)
 	return w.problem, !w.failed
 }
 
-// pathSeg is one step of the walker's path: an object key (raw, as
-// written between its quotes) or an array index.
-type pathSeg struct {
-	key   []byte
-	index int
-}
-
 type nameWalker struct {
-	b       []byte
-	i       int
+	jsonCursor
 	strict  bool
-	path    []pathSeg // grows only inside nested values
 	failed  bool
 	problem nameProblem
 }
 
-func (w *nameWalker) ws() {
-	for w.i < len(w.b) {
-		switch w.b[w.i] {
-		case ' ', '\t', '\n', '\r':
-			w.i++
-		default:
-			return
-		}
-	}
-}
-
 func (w *nameWalker) fail(key []byte, msg string) {
 	w.failed = true
-	var b strings.Builder
-	for _, p := range append(w.path, pathSeg{key: key}) {
-		b.WriteByte('/')
-		if p.key == nil {
-			b.WriteString(itoa(p.index))
-		} else {
-			b.WriteString(pointerEscaper.Replace(unquoteKey(p.key)))
-		}
-	}
-	w.problem = nameProblem{path: b.String(), msg: msg}
-}
-
-var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
-
-// unquoteKey returns the value of a key written as raw (between its
-// quotes).
-func unquoteKey(raw []byte) string {
-	if bytes.IndexByte(raw, '\\') < 0 {
-		return string(raw)
-	}
-	var s string
-	_ = json.Unmarshal(append(append([]byte{'"'}, raw...), '"'), &s)
-	return s
+	w.problem = nameProblem{path: w.pointer(&pathSeg{key: key}), msg: msg}
 }
 
 // value checks the value at w.i against n (nil: skips it).

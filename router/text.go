@@ -2,7 +2,6 @@ package router
 
 import (
 	"bytes"
-	"strings"
 	"unicode/utf8"
 )
 
@@ -19,59 +18,20 @@ func checkText(data []byte) (Detail, bool) {
 	if utf8.Valid(data) && !bytes.Contains(data, []byte(`\u`)) {
 		return Detail{}, true
 	}
-	w := textWalker{b: data}
+	w := textWalker{jsonCursor: jsonCursor{b: data}}
 	w.value()
 	return w.problem, !w.failed
 }
 
 type textWalker struct {
-	b       []byte
-	i       int
-	path    []pathSeg
+	jsonCursor
 	failed  bool
 	problem Detail
 }
 
-func (w *textWalker) ws() {
-	for w.i < len(w.b) {
-		switch w.b[w.i] {
-		case ' ', '\t', '\n', '\r':
-			w.i++
-		default:
-			return
-		}
-	}
-}
-
 func (w *textWalker) fail(last *pathSeg, msg string) {
 	w.failed = true
-	var b strings.Builder
-	path := w.path
-	if last != nil {
-		path = append(path[:len(path):len(path)], *last)
-	}
-	for _, p := range path {
-		b.WriteByte('/')
-		if p.key == nil {
-			b.WriteString(itoa(p.index))
-		} else {
-			b.WriteString(pointerEscaper.Replace(unquoteKey(p.key)))
-		}
-	}
-	w.problem = Detail{Path: b.String(), Msg: msg}
-}
-
-func itoa(n int) string {
-	var buf [20]byte
-	i := len(buf)
-	for {
-		i--
-		buf[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			return string(buf[i:])
-		}
-	}
+	w.problem = Detail{Path: w.pointer(last), Msg: msg}
 }
 
 func (w *textWalker) value() {
