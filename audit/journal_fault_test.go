@@ -38,14 +38,7 @@ type journaled struct {
 func openJournaled(t *testing.T, db *bun.DB, dir string, cfg audit.Config) *journaled {
 	t.Helper()
 	ctx := context.Background()
-	sink := auditbun.New(db, auditbun.Config{})
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		err := sink.CreateTable(ctx)
-		if err == nil {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "create table: %v", err)
-	}
+	sink := auditbunTable(t, db)
 	j, err := journal.Open(ctx, dir, journal.Config{Fsync: journal.FsyncBatch, Head: sink.ChainHead})
 	require.NoError(t, err)
 	cfg.Sink, cfg.Buffer, cfg.Chain = sink, j, true
@@ -243,14 +236,15 @@ func testKilled(t *testing.T, mode string) {
 	assert.Equal(t, rows, distinct, "duplicates")
 }
 
-// auditbunTable creates the table once the just started server answers.
-func auditbunTable(t *testing.T, db *bun.DB) {
+// auditbunTable returns the sink of the default table, created once the
+// just started server answers.
+func auditbunTable(t *testing.T, db *bun.DB) *auditbun.Sink {
 	t.Helper()
 	sink := auditbun.New(db, auditbun.Config{})
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		err := sink.CreateTable(context.Background())
 		if err == nil {
-			return
+			return sink
 		}
 		require.True(t, time.Now().Before(deadline), "create table: %v", err)
 	}
